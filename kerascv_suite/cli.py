@@ -1,0 +1,195 @@
+"""The `kcv` command.
+
+    kcv run [SPEC] [--set KEY=VALUE ...] [--smoke] [--check-init] [--overfit N]
+    kcv validate SPEC      load the spec, build the data and the model, trace one batch
+    kcv show SPEC          the resolved spec, each value with the file:line/--set/default it came from
+    kcv schema             the spec's JSON Schema
+    kcv list [KIND]        registered components with a one-line description
+    kcv data SPEC          a PNG grid of augmented training samples
+    kcv eval RUN_DIR       re-evaluate a finished run on its test split
+
+A problem the user can fix (a bad spec, a missing file, unreadable data) prints one line per
+problem and exits with status 2, without a traceback and without creating a run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _spec_arguments(parser: argparse.ArgumentParser, optional_spec: bool = False) -> None:
+    if optional_spec:
+        parser.add_argument("spec", nargs="?", help="YAML spec (default: the packaged LeNet-5 digits pipeline)")
+    else:
+        parser.add_argument("spec", help="YAML spec")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a value, e.g. --set model.activation=relu (repeatable)")
+    parser.add_argument("--allow-imports", action="store_true", help="let the spec name components by import path (runs their code)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kcv", description="Declarative computer vision on TensorFlow/Keras.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="train a pipeline and write its run folder")
+    _spec_arguments(run, optional_spec=True)
+    run.add_argument("--smoke", action="store_true", help="a few batches and one epoch, end to end")
+    run.add_argument("--check-init", action="store_true", help="report the untrained loss against its expected value, then stop")
+    run.add_argument("--overfit", type=int, metavar="N", help="train on N examples and report whether training accuracy reaches 100%%")
+    run.add_argument("--runs-dir", default="runs", help="where runs/<name>/<timestamp>/ folders go (default: ./runs)")
+    run.add_argument("--run-dir", help="use this run folder (every multi-worker worker names the same one)")
+    run.add_argument("--force", action="store_true", help="resume even if the resolved spec changed")
+    run.add_argument("--new", action="store_true", help="start a new run folder instead of resuming an unfinished one")
+    run.add_argument("--xla", action="store_true", help="force jit_compile=True")
+
+    validate = commands.add_parser("validate", help="check a spec, build its data and model, trace one batch")
+    _spec_arguments(validate)
+    show = commands.add_parser("show", help="print the resolved spec with each value's origin")
+    _spec_arguments(show)
+    commands.add_parser("schema", help="print the spec's JSON Schema")
+    listing = commands.add_parser("list", help="list registered components")
+    listing.add_argument("kind", nargs="?", help="one kind (models, losses, ...); default: all")
+    data = commands.add_parser("data", help="write a PNG grid of augmented training samples")
+    _spec_arguments(data)
+    data.add_argument("--out", help="PNG path (default: <name>_samples.png)")
+    data.add_argument("--count", type=int, default=32, help="number of samples (default 32)")
+    evaluate = commands.add_parser("eval", help="re-evaluate a finished run on its test split")
+    evaluate.add_argument("run_dir")
+    return parser
+
+
+def _load(args):
+    from kerascv_suite.spec import load_spec
+
+    return load_spec(args.spec, overrides=args.overrides, allow_imports=args.allow_imports)
+
+
+def _run(args) -> int:
+    spec = _load(args)
+    from kerascv_suite.training import trainer
+
+    if args.check_init:
+        measured, expected, formula = trainer.check_init(spec)
+        if expected is None:
+            print(f"initial loss {measured:.4f} ({formula})")
+            return 0
+        ok = abs(measured - expected) <= 0.25 * expected
+        print(f"initial loss {measured:.4f}, expected ≈ {formula} = {expected:.4f} for small weights: {'OK' if ok else 'SUSPICIOUS'}")
+        return 0 if ok else 1
+    if args.overfit is not None:
+        if args.overfit < 1:
+            raise_user(f"--overfit: N must be at least 1, got {args.overfit}")
+        reached, epochs, accuracy = trainer.overfit(spec, args.overfit)
+        verdict = "reached" if reached else "did NOT reach"
+        print(f"overfit {args.overfit} examples: {verdict} 100% training accuracy after {epochs} epochs (accuracy {accuracy:.4f})")
+        return 0 if reached else 1
+    result = trainer.train(spec, runs_dir=args.runs_dir, run_dir=args.run_dir, smoke=args.smoke, force=args.force,
+                           new=args.new, xla=args.xla)
+    test = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics["test"].items())
+    print(f"test: {test}")
+    print(f"wrote {result.run_dir}/ (spec.yaml, history.csv, metrics.json, curves.png, confusion_matrix.png, worst.png"
+          f"{', model.keras' if spec.export.keras else ''})")
+    return 0
+
+
+def raise_user(message: str):
+    from kerascv_suite.spec.errors import UserError
+
+    raise UserError(message)
+
+
+def _validate(args) -> int:
+    spec = _load(args)
+    import keras
+
+    from kerascv_suite.data.pipeline import DataPipeline
+    from kerascv_suite.training.trainer import compile_model
+
+    pipeline = DataPipeline(spec, smoke=True)
+    model, _ = compile_model(spec, pipeline.info)
+    images, labels = next(iter(pipeline.dataset("train")))
+    outputs = model(images, training=False)
+    loss = model.compute_loss(x=images, y=labels, y_pred=outputs)
+    print(f"{args.spec}: OK — model '{spec.model.name}' ({model.count_params():,} parameters) maps a batch "
+          f"{tuple(images.shape)} to {tuple(outputs.shape)}, loss {float(keras.ops.convert_to_numpy(loss)):.4f}")
+    return 0
+
+
+def _show(args) -> int:
+    from kerascv_suite.spec import show_spec
+
+    print(show_spec(_load(args)))
+    return 0
+
+
+def _schema(args) -> int:
+    from kerascv_suite.spec import spec_schema
+
+    print(json.dumps(spec_schema(), indent=2))
+    return 0
+
+
+def _list(args) -> int:
+    from kerascv_suite.registry import REGISTRIES, did_you_mean, load_components
+
+    load_components()
+    if args.kind and args.kind not in REGISTRIES:
+        raise_user(f"unknown kind '{args.kind}'{did_you_mean(args.kind, REGISTRIES)}; allowed: {', '.join(REGISTRIES)}")
+    for kind, registry in REGISTRIES.items():
+        if args.kind in (None, kind):
+            print(f"{kind}: {registry.description}")
+            for name in registry.names():
+                print(f"  {name:<22} {registry.summary(name)}")
+    return 0
+
+
+def _data(args) -> int:
+    spec = _load(args)
+    from kerascv_suite.data.pipeline import DataPipeline
+    from kerascv_suite.viz.plots import image_grid
+
+    pipeline = DataPipeline(spec)
+    images, labels = [], []
+    for batch_images, batch_labels in pipeline.dataset("train"):
+        images.extend(batch_images.numpy())
+        labels.extend(batch_labels.numpy())
+        if len(images) >= args.count:
+            break
+    out = Path(args.out or f"{spec.name}_samples.png")
+    names = pipeline.info.class_names
+    image_grid(images[: args.count], [names[int(y)] for y in labels[: args.count]], out)
+    print(f"wrote {out} ({min(len(images), args.count)} augmented training samples)")
+    return 0
+
+
+def _eval(args) -> int:
+    from kerascv_suite.training.trainer import evaluate_run
+
+    result = evaluate_run(args.run_dir)
+    print("test: " + ", ".join(f"{k} {v:.4f}" for k, v in result.items()))
+    return 0
+
+
+COMMANDS = {"run": _run, "validate": _validate, "show": _show, "schema": _schema, "list": _list, "data": _data, "eval": _eval}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `kcv` console script; returns the exit status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = _parser().parse_args(argv)
+    from kerascv_suite.spec.errors import UserError
+
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as error:
+        for problem in error.problems if hasattr(error, "problems") else [str(error)]:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Preprocessing and augmentation ops, each a small registered builder composed from the spec.
+
+An op builder returns a callable on float32 images — one image [H, W, C] in `preprocess`,
+a batch [B, H, W, C] in `augment` — usually a Keras preprocessing layer, which handles
+both. An op that needs statistics of the training split (per-channel normalisation) has an
+``adapt(dataset)`` method; the pipeline calls it on the training split before use.
+
+The pipeline injects `input_shape` (the image shape reaching the op) and `seed` (derived
+from ``data.seed``) into builders that ask for them.
+
+Example (YAML)::
+
+    preprocess: [{name: resize, size: [32, 32]}, rescale, normalize]
+    augment: [{name: random_crop, padding: 4}, random_flip]
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import keras
+import tensorflow as tf
+
+from kerascv_suite.registry import OPS
+
+
+@OPS.register("resize")
+def resize(size: tuple[int, int], interpolation: Literal["bilinear", "nearest", "bicubic", "area"] = "bilinear"):
+    """Resize to `size` = [height, width]."""
+    return keras.layers.Resizing(size[0], size[1], interpolation=interpolation)
+
+
+@OPS.register("rescale")
+def rescale(scale: float = 1 / 255, offset: float = 0.0):
+    """Multiply by `scale` and add `offset` (default: uint8 pixels → [0, 1])."""
+    return keras.layers.Rescaling(scale, offset)
+
+
+@OPS.register("normalize")
+def normalize(mean: Optional[list[float]] = None, std: Optional[list[float]] = None):
+    """Per-channel (x − mean) / std; with no mean/std given, both are computed on the training split."""
+    if (mean is None) != (std is None):
+        raise ValueError("normalize: give both mean and std, or neither (to compute them on the training split)")
+    if mean is None:
+        return keras.layers.Normalization(axis=-1)
+    return keras.layers.Normalization(axis=-1, mean=mean, variance=[s * s for s in std])
+
+
+@OPS.register("grayscale")
+def grayscale():
+    """RGB → one luminance channel (a 1-channel image passes through)."""
+
+    def apply(image):
+        return tf.image.rgb_to_grayscale(image) if image.shape[-1] == 3 else image
+
+    return apply
+
+
+@OPS.register("to_rgb")
+def to_rgb():
+    """One channel → three equal channels (a 3-channel image passes through)."""
+
+    def apply(image):
+        return tf.image.grayscale_to_rgb(image) if image.shape[-1] == 1 else image
+
+    return apply
+
+
+@OPS.register("pad")
+def pad(padding: int, input_shape: tuple):
+    """Zero-pad `padding` pixels on every side."""
+    height, width = input_shape[0], input_shape[1]
+    return lambda image: tf.image.pad_to_bounding_box(image, padding, padding, height + 2 * padding, width + 2 * padding)
+
+
+@OPS.register("center_crop")
+def center_crop(size: tuple[int, int]):
+    """Crop the central `size` = [height, width] region."""
+    return keras.layers.CenterCrop(size[0], size[1])
+
+
+@OPS.register("random_flip")
+def random_flip(seed: int, mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = "horizontal"):
+    """Flip at random (don't use horizontal flips on digits: a mirrored 3 is no digit)."""
+    return keras.layers.RandomFlip(mode, seed=seed)
+
+
+@OPS.register("random_crop")
+def random_crop(seed: int, input_shape: tuple, padding: int = 4, size: Optional[tuple[int, int]] = None):
+    """Zero-pad by `padding`, then crop a random `size` window (default: the input size), as in CIFAR training."""
+    height, width = size or input_shape[:2]
+    crop = keras.layers.RandomCrop(height, width, seed=seed)
+
+    def apply(images):
+        padded = tf.pad(images, [[0, 0]] * (images.shape.rank - 3) + [[padding, padding], [padding, padding], [0, 0]])
+        return crop(padded, training=True)
+
+    return apply
+
+
+@OPS.register("random_rotation")
+def random_rotation(seed: int, degrees: float = 10.0, fill_mode: Literal["constant", "reflect", "nearest"] = "constant"):
+    """Rotate by a random angle in [−degrees, degrees]."""
+    return keras.layers.RandomRotation(degrees / 360.0, fill_mode=fill_mode, seed=seed)
+
+
+@OPS.register("random_translation")
+def random_translation(seed: int, fraction: float = 0.1, fill_mode: Literal["constant", "reflect", "nearest"] = "constant"):
+    """Shift by a random fraction (up to `fraction` of the height and width)."""
+    return keras.layers.RandomTranslation(fraction, fraction, fill_mode=fill_mode, seed=seed)

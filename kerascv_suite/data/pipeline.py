@@ -1,0 +1,159 @@
+"""The input pipeline: source → seeded split → preprocess → cache → shuffle → batch → augment → prefetch.
+
+Preprocessing runs once per example (parallel map) and is cached, so each epoch only
+reshuffles and augments; augmentation runs on whole batches, which vectorises the random
+ops. Training batches drop the last partial batch by default so every step sees the same
+static shape (one trace, XLA-friendly); evaluation keeps every example.
+
+Example::
+
+    pipeline = DataPipeline(spec)
+    train_ds = pipeline.dataset("train")          # batched (images, labels), augmented, shuffled
+    pipeline.info.input_shape, pipeline.info.num_classes
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from kerascv_suite.data.sources import Source
+from kerascv_suite.spec import build_component
+from kerascv_suite.spec.errors import DataError
+
+SPLITS = ("train", "val", "test")
+SMOKE_BATCHES = 2
+
+
+@dataclass
+class DataInfo:
+    """What the model builder and the reports need to know about the data."""
+
+    input_shape: tuple
+    num_classes: int
+    class_names: list[str]
+    split_sizes: dict[str, int]
+    skipped: list[str] = field(default_factory=list)
+
+
+def split_indices(labels: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
+    """Seeded, stratified split: each class is shuffled and cut by the fractions.
+
+    The same labels, fractions and seed always give the same indices, so a split never leaks
+    between runs; each split's indices are returned in a seeded shuffled order.
+    """
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list] = {name: [] for name in SPLITS}
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_train = int(round(fractions["train"] * len(members)))
+        n_val = int(round(fractions["val"] * len(members)))
+        parts["train"].append(members[:n_train])
+        parts["val"].append(members[n_train : n_train + n_val])
+        parts["test"].append(members[n_train + n_val :])
+    return {name: rng.permutation(np.concatenate(chunks)).astype(np.int64) for name, chunks in parts.items()}
+
+
+class DataPipeline:
+    """Builds the tf.data datasets of one spec's splits (source loaded and ops adapted once)."""
+
+    def __init__(self, spec, smoke: bool = False):
+        self.spec = spec
+        self.data = spec.data
+        self.smoke = smoke
+        self.source: Source = build_component(self.data.source)
+        self.indices = split_indices(self.source.labels, self.data.splits.model_dump(), self.data.seed)
+        if smoke:
+            per_split = SMOKE_BATCHES * self.data.batch_size
+            self.indices = {k: v[:per_split] for k, v in self.indices.items()}
+        self.preprocess: list = []
+        self.preprocess = self._build_ops(self.data.preprocess, self._preprocessed("train"), adapt=True)
+        shape = self._preprocessed("train").element_spec[0].shape
+        if not shape.is_fully_defined():
+            raise DataError(
+                f"data: images reach the model with varying shape {shape}; add a resize op to data.preprocess"
+            )
+        self.augment = self._build_ops(self.data.augment, self._preprocessed("train").batch(self.data.batch_size), adapt=False)
+        self.info = DataInfo(
+            input_shape=tuple(shape.as_list()),
+            num_classes=len(self.source.class_names),
+            class_names=list(self.source.class_names),
+            split_sizes={k: len(v) for k, v in self.indices.items()},
+            skipped=self.source.skipped,
+        )
+
+    def _raw(self, split: str) -> tf.data.Dataset:
+        """(uint8 image, int64 label) of one split, in the split's seeded order."""
+        indices = self.indices[split]
+        if self.source.images is not None:
+            return tf.data.Dataset.from_tensor_slices((self.source.images[indices], self.source.labels[indices]))
+        member = np.full(len(self.source.labels), -1, np.int64)
+        member[indices] = np.arange(len(indices))
+        member = tf.constant(member)
+        streamed = self.source.dataset_fn().enumerate().filter(lambda i, example: tf.gather(member, i) >= 0)
+        return streamed.map(lambda i, example: example)
+
+    def _build_ops(self, op_specs, sample: tf.data.Dataset, adapt: bool) -> list:
+        """Instantiate ops in order; an op that adapts sees the training split through the ops before it."""
+        ops = []
+        for index, op_spec in enumerate(op_specs):
+            shape = tuple(sample.element_spec[0].shape.as_list()[-3:])
+            op = build_component(op_spec, input_shape=shape, seed=self.data.seed * 1000 + index)
+            if adapt and hasattr(op, "adapt"):
+                op.adapt(sample.map(lambda x, y: x).batch(256))
+            ops.append(op)
+            sample = sample.map(lambda x, y, op=op: (op(x), y))
+        return ops
+
+    def _preprocessed(self, split: str) -> tf.data.Dataset:
+        ops = self.preprocess
+
+        def apply(image, label):
+            image = tf.cast(image, tf.float32)
+            for op in ops:
+                image = op(image)
+            return image, label
+
+        return self._raw(split).map(apply, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def dataset(self, split: str, training: bool | None = None, shuffle: bool | None = None) -> tf.data.Dataset:
+        """Batched (images, labels) of `split`; training=True shuffles, augments and drops the remainder."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+        if len(self.indices[split]) == 0:
+            raise DataError(f"data: the {split} split is empty; raise data.splits.{split}")
+        training = split == "train" if training is None else training
+        shuffle = training if shuffle is None else shuffle
+        ds = self._preprocessed(split)
+        if self.data.cache:
+            ds = ds.cache()
+        if shuffle:
+            ds = ds.shuffle(min(self.data.shuffle_buffer, len(self.indices[split])), seed=self.data.seed, reshuffle_each_iteration=True)
+        ds = ds.batch(self.data.batch_size, drop_remainder=training and self.data.drop_remainder)
+        if training and self.augment:
+            ops = self.augment
+
+            def augment(images, labels):
+                for op in ops:
+                    images = op(images)
+                return images, labels
+
+            ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+    def examples(self, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Preprocessed images and labels of `split` as NumPy arrays (for reports and reference checks)."""
+        images, labels = [], []
+        for x, y in self.dataset(split, training=False).unbatch().take(limit or -1):
+            images.append(x.numpy())
+            labels.append(y.numpy())
+        return np.stack(images), np.array(labels)
+
+
+def build_dataset(spec, split: str, training: bool | None = None) -> tf.data.Dataset:
+    """One split of a spec as a batched `tf.data.Dataset` (see `DataPipeline`)."""
+    return DataPipeline(spec).dataset(split, training)

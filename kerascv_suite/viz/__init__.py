@@ -1,0 +1,1 @@
+"""Pictures of runs and data: curves, confusion matrices, image grids."""

@@ -1,0 +1,80 @@
+"""Plots written into run folders: training curves, confusion matrices and image grids.
+
+Example::
+
+    plot_curves(read_history("runs/lenet5_digits/20261123-101500/history.csv"), "curves.png")
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def read_history(path: str | Path) -> dict[str, list[float]]:
+    """Read a Keras CSVLogger file; an epoch logged twice (a resume after a kill) keeps its last row."""
+    rows: dict[int, dict] = {}
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            rows[int(row["epoch"])] = row
+    columns = [c for c in (next(iter(rows.values())) if rows else {}) if c != "epoch"]
+    history = {"epoch": sorted(rows)}
+    for column in columns:
+        history[column] = [float(rows[e][column]) for e in history["epoch"]]
+    return history
+
+
+def plot_curves(history: dict[str, list[float]], path: str | Path, title: str = "") -> None:
+    """One panel per metric (loss, accuracy, ...), train and validation curves by epoch."""
+    metrics = [k for k in history if k != "epoch" and not k.startswith("val_") and k not in ("learning_rate",)]
+    fig, axes = plt.subplots(1, max(len(metrics), 1), figsize=(4.5 * max(len(metrics), 1), 3.5), squeeze=False)
+    epochs = np.asarray(history["epoch"]) + 1
+    for ax, metric in zip(axes[0], metrics):
+        ax.plot(epochs, history[metric], marker="o", ms=3, label="train")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], marker="o", ms=3, label="val")
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: str | Path, title: str = "") -> None:
+    """Counts of true (rows) against predicted (columns) classes."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    size = max(4.0, 0.45 * len(class_names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ConfusionMatrixDisplay(matrix, display_labels=class_names).plot(ax=ax, colorbar=False, cmap="Blues")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def image_grid(images: np.ndarray, titles: list[str], path: str | Path, columns: int = 8) -> None:
+    """Images [N, H, W, C] in a grid, each scaled to its own [min, max] for display, with titles."""
+    n = len(images)
+    rows = max(1, int(np.ceil(n / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.8 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image, text in zip(axes.ravel(), images, titles):
+        image = np.asarray(image, np.float32)
+        low, high = image.min(), image.max()
+        image = (image - low) / (high - low) if high > low else np.zeros_like(image)
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray" if image.shape[-1] == 1 else None)
+        ax.set_title(text, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
