@@ -96,17 +96,23 @@ class KNearestNeighbors(keras.Model):
         return ops.log((votes + _SMOOTHING) / total)
 
     def train_step(self, data):
+        """Score the batch against the memory so far (progressive accuracy), then memorise it."""
         images, labels = data[0], data[1]
-        if not self.built:
-            self.build(images.shape)
+        predictions = self(images)
+        loss = self.compute_loss(x=images, y=labels, y_pred=predictions)
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+            else:
+                metric.update_state(labels, predictions)
         rows = self._flat(images)
-        start = self.position
-        self.memory.assign(ops.slice_update(self.memory, [start, 0], rows))
-        self.memory_labels.assign(ops.slice_update(self.memory_labels, [start], ops.cast(labels, "int32")))
+        start = ops.add(self.position.value, 0)  # a tensor, not the variable (tf.stack refuses Keras variables)
+        self.memory.assign(ops.slice_update(self.memory.value, ops.stack([start, ops.zeros_like(start)]), rows))
+        self.memory_labels.assign(ops.slice_update(self.memory_labels.value, ops.reshape(start, (1,)), ops.cast(labels, "int32")))
         batch = ops.shape(rows)[0]
         self.position.assign((start + batch) % self.train_size)
         self.filled.assign(ops.minimum(self.filled + batch, self.train_size))
-        return {"memorised": self.filled}
+        return {**{m.name: m.result() for m in self.metrics}, "memorised": self.filled.value}
 
     def select_k(self, chunk: int = 256) -> dict[int, float]:
         """Choose k among `k_candidates` by `folds`-fold cross-validation on the memory."""

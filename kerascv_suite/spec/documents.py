@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from kerascv_suite.spec.errors import SpecError
+from kerascv_suite.spec.schema import COMPONENT_SLOTS
 
 PACKAGE_SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -93,12 +94,18 @@ def _prune(origins: Origins, prefix: tuple) -> None:
         del origins[key]
 
 
+def _is_component_slot(path: tuple) -> bool:
+    pattern = tuple("*" if isinstance(part, int) else part for part in path)
+    return pattern in COMPONENT_SLOTS
+
+
 def merge(base: Any, base_origins: Origins, child: Any, child_origins: Origins, path: tuple = ()) -> Any:
     """Deep-merge `child` over `base` (see module docstring); updates `base_origins` in place."""
-    same_component = not (
-        isinstance(base, dict) and isinstance(child, dict) and "name" in base and "name" in child and base["name"] != child["name"]
+    renamed_component = (
+        _is_component_slot(path) and isinstance(base, dict) and isinstance(child, dict)
+        and "name" in base and "name" in child and base["name"] != child["name"]
     )
-    if isinstance(base, dict) and isinstance(child, dict) and same_component:
+    if isinstance(base, dict) and isinstance(child, dict) and not renamed_component:
         merged = dict(base)
         for key, value in child.items():
             sub = path + (key,)
