@@ -15,7 +15,6 @@ Example::
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from kerascv_suite.models import build_model
 from kerascv_suite.spec import build_component, load_resolved
 from kerascv_suite.spec.errors import UserError
 from kerascv_suite.training import runs
+from kerascv_suite.training.distribution import make_strategy, multi_worker_fit_support, worker_index
 from kerascv_suite.training.losses import expected_initial_loss
 from kerascv_suite.viz.plots import plot_curves, read_history
 
@@ -37,29 +37,6 @@ from kerascv_suite.viz.plots import plot_curves, read_history
 class RunResult:
     run_dir: Path
     metrics: dict
-
-
-def make_strategy(distribution: str) -> tf.distribute.Strategy:
-    """`auto`: mirror over GPUs when there are several, else the default strategy;
-    `mirrored`: all local devices; `multi_worker`: the cluster described by TF_CONFIG."""
-    if distribution == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise UserError("train.distribution: multi_worker needs the TF_CONFIG environment variable describing the cluster")
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if distribution == "mirrored" or len(tf.config.list_logical_devices("GPU")) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-def _worker_index(strategy) -> int:
-    """0 for the chief (or a single process), the worker's index otherwise."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return 0
-    if resolver.task_type == "chief":
-        return 0
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_id + (1 if has_chief else 0)
 
 
 def compile_model(spec, info, strategy=None, jit_compile=None):
@@ -108,7 +85,7 @@ def train(spec, runs_dir="runs", run_dir=None, smoke=False, force=False, new=Fal
     """
     keras.utils.set_random_seed(spec.train.seed)
     strategy = make_strategy(spec.train.distribution)
-    worker = _worker_index(strategy)
+    worker = worker_index(strategy)
     if run_dir is None:
         if spec.train.distribution == "multi_worker":
             raise UserError("train.distribution: multi_worker runs need --run-dir, the same folder on every worker")
@@ -128,16 +105,17 @@ def train(spec, runs_dir="runs", run_dir=None, smoke=False, force=False, new=Fal
     pipeline = DataPipeline(spec, smoke=smoke)
     model, task = compile_model(spec, pipeline.info, strategy, jit_compile=True if xla else None)
     started = time.time()
-    model.fit(
-        pipeline.dataset("train"),
-        validation_data=pipeline.dataset("val") if pipeline.info.split_sizes["val"] else None,
-        epochs=1 if smoke else spec.train.epochs,
-        steps_per_epoch=spec.train.steps_per_epoch,
-        callbacks=_callbacks(out_dir, spec, model),
-        verbose=_verbose(),
-    )
-    seconds = time.time() - started
-    metrics = _evaluate(model, task, pipeline, out_dir)
+    with multi_worker_fit_support(model, strategy):
+        model.fit(
+            pipeline.dataset("train"),
+            validation_data=pipeline.dataset("val") if pipeline.info.split_sizes["val"] else None,
+            epochs=1 if smoke else spec.train.epochs,
+            steps_per_epoch=spec.train.steps_per_epoch,
+            callbacks=_callbacks(out_dir, spec, model),
+            verbose=_verbose(),
+        )
+        seconds = time.time() - started
+        metrics = _evaluate(model, task, pipeline, out_dir)
     metrics["train"] = {
         "seconds": round(seconds, 2),
         "jit_compile": bool(model.jit_compile),
@@ -215,4 +193,4 @@ def overfit(spec, n: int, max_epochs: int = 300) -> tuple[bool, int, float]:
     return accuracy >= 1.0, len(history.history["accuracy"]), float(accuracy)
 
 
-__all__ = ["RunResult", "train", "compile_model", "evaluate_run", "check_init", "overfit", "make_strategy"]
+__all__ = ["RunResult", "train", "compile_model", "evaluate_run", "check_init", "overfit"]
