@@ -36,14 +36,26 @@ def rescale(scale: float = 1 / 255, offset: float = 0.0):
     return keras.layers.Rescaling(scale, offset)
 
 
+@keras.saving.register_keras_serializable(package="kerascv_suite")
+class AdaptedNormalization(keras.layers.Normalization):
+    """Normalization adapted on batches that also takes one unbatched image (keeping its rank)."""
+
+    def call(self, inputs):
+        if len(inputs.shape) == len(self._broadcast_shape) - 1:
+            return super().call(inputs[None])[0]
+        return super().call(inputs)
+
+
 @OPS.register("normalize")
 def normalize(mean: Optional[list[float]] = None, std: Optional[list[float]] = None):
     """Per-channel (x − mean) / std; with no mean/std given, both are computed on the training split."""
     if (mean is None) != (std is None):
         raise ValueError("normalize: give both mean and std, or neither (to compute them on the training split)")
     if mean is None:
-        return keras.layers.Normalization(axis=-1)
-    return keras.layers.Normalization(axis=-1, mean=mean, variance=[s * s for s in std])
+        return AdaptedNormalization(axis=-1)
+    layer = keras.layers.Normalization(axis=-1, mean=mean, variance=[s * s for s in std])
+    layer.build((None, None, len(mean)))  # build eagerly: built lazily in a tf.data trace, its constants stay in that graph
+    return lambda image: layer(image)  # no `adapt` method: the pipeline must not adapt given statistics
 
 
 @OPS.register("grayscale")

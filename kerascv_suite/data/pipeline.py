@@ -68,6 +68,9 @@ class DataPipeline:
         if smoke:
             per_split = SMOKE_BATCHES * self.data.batch_size
             self.indices = {k: v[:per_split] for k, v in self.indices.items()}
+        self.image_shape = None  # for streamed sources: the raw image shape, when every image has the same
+        if self.source.images is None:
+            self.image_shape = self._common_shape()
         self.preprocess: list = []
         self.preprocess = self._build_ops(self.data.preprocess, self._preprocessed("train"), adapt=True)
         shape = self._preprocessed("train").element_spec[0].shape
@@ -93,7 +96,23 @@ class DataPipeline:
         member[indices] = np.arange(len(indices))
         member = tf.constant(member)
         streamed = self.source.dataset_fn().enumerate().filter(lambda i, example: tf.gather(member, i) >= 0)
+        if self.image_shape is not None:
+            return streamed.map(lambda i, example: (tf.ensure_shape(example[0], self.image_shape), example[1]))
         return streamed.map(lambda i, example: example)
+
+    def _common_shape(self) -> tf.TensorShape | None:
+        """The shape every streamed image has (decoded images have no static shape), or None if they vary."""
+        static = self.source.dataset_fn().element_spec[0].shape
+        if static.is_fully_defined():
+            return static
+        shapes = (
+            self.source.dataset_fn()
+            .map(lambda image, label: tf.strings.reduce_join(tf.strings.as_string(tf.shape(image)), separator=","), num_parallel_calls=tf.data.AUTOTUNE)
+            .unique()
+            .take(2)
+        )
+        found = [text.decode() for text in shapes.as_numpy_iterator()]
+        return tf.TensorShape([int(v) for v in found[0].split(",")]) if len(found) == 1 else None
 
     def _build_ops(self, op_specs, sample: tf.data.Dataset, adapt: bool) -> list:
         """Instantiate ops in order; an op that adapts sees the training split through the ops before it."""

@@ -85,8 +85,11 @@ def mnist() -> Source:
 
 
 @DATASETS.register("npz")
-def npz(path: FilePath, images_key: str = "x", labels_key: str = "y", class_names: Optional[list[str]] = None) -> Source:
-    """Arrays from a NumPy .npz file: uint8 images [N, H, W(, C)] and integer labels [N]."""
+def npz(path: FilePath, images_key: str = "x", labels_key: str = "y", label_names: Optional[list[str]] = None) -> Source:
+    """Arrays from a NumPy .npz file: uint8 images [N, H, W(, C)] and integer labels [N].
+
+    `label_names` names the classes 0, 1, ... (`class_names` would be taken for an injected argument).
+    """
     try:
         with np.load(path) as archive:
             missing = [k for k in (images_key, labels_key) if k not in archive.files]
@@ -95,18 +98,29 @@ def npz(path: FilePath, images_key: str = "x", labels_key: str = "y", class_name
             images, labels = archive[images_key], archive[labels_key]
     except (OSError, ValueError) as error:
         raise DataError(f"{path}: not a readable .npz file ({error})") from None
-    names = class_names or [str(i) for i in range(int(np.max(labels)) + 1)]
+    names = label_names or [str(i) for i in range(int(np.max(labels)) + 1)]
     return Source(labels=labels, class_names=names, images=images)
 
 
-def _readable_image(path: Path) -> bool:
+def _decode_image(data, channels: int):
+    """Decode PNG/JPEG/BMP/GIF bytes to uint8 [H, W, channels] (BMP and GIF decode only to RGB)."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(data, channels=3 if channels == 1 else channels, expand_animations=False)
+    return tf.image.rgb_to_grayscale(image) if channels == 1 else image
+
+
+def _readable_image(path: Path, channels: int = 3) -> bool:
+    """PIL's integrity check, then a full decode (verify() misses truncated JPEG/BMP/GIF data)."""
+    import tensorflow as tf
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
             image.verify()
+        _decode_image(tf.io.read_file(str(path)), channels)
         return True
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, tf.errors.OpError):
         return False
 
 
@@ -115,6 +129,8 @@ def image_folder(path: DirectoryPath, channels: int = 3) -> Source:
     """PNG/JPEG/BMP/GIF files in one sub-folder per class; unreadable files are skipped and counted."""
     import tensorflow as tf
 
+    if not Path(path).is_dir():
+        raise DataError(f"{path}: directory not found")
     class_dirs = sorted(p for p in Path(path).iterdir() if p.is_dir())
     if not class_dirs:
         raise DataError(f"{path}: no class sub-folders (expected {path}/<class>/<image>.png)")
@@ -123,7 +139,7 @@ def image_folder(path: DirectoryPath, channels: int = 3) -> Source:
         for file in sorted(class_dir.iterdir()):
             if file.suffix.lower() not in IMAGE_EXTENSIONS:
                 continue
-            if _readable_image(file):
+            if _readable_image(file, channels):
                 files.append(str(file))
                 labels.append(label)
             else:
@@ -133,8 +149,7 @@ def image_folder(path: DirectoryPath, channels: int = 3) -> Source:
 
     def dataset_fn():
         def load(file, label):
-            image = tf.io.decode_image(tf.io.read_file(file), channels=channels, expand_animations=False)
-            return image, label
+            return _decode_image(tf.io.read_file(file), channels), label
 
         return tf.data.Dataset.from_tensor_slices((files, np.asarray(labels, np.int64))).map(load)
 
@@ -169,7 +184,7 @@ def write_tfrecord(path: str | Path, images: np.ndarray, labels: np.ndarray) -> 
 
 
 @DATASETS.register("tfrecord")
-def tfrecord(files: str, channels: int = 3, class_names: Optional[list[str]] = None) -> Source:
+def tfrecord(files: str, channels: int = 3, label_names: Optional[list[str]] = None) -> Source:
     """TFRecord files (a glob) of tf.train.Example with an encoded `image` (PNG/JPEG) and an int64 `label`."""
     import tensorflow as tf
 
@@ -185,7 +200,7 @@ def tfrecord(files: str, channels: int = 3, class_names: Optional[list[str]] = N
         labels = np.array([int(x["label"]) for x in tf.data.TFRecordDataset(paths).map(parse)], np.int64)
     except tf.errors.OpError as error:
         raise DataError(f"tfrecord: cannot read {files!r}: {error.message.splitlines()[0]}") from None
-    names = class_names or [str(i) for i in range(int(labels.max()) + 1)]
+    names = label_names or [str(i) for i in range(int(labels.max()) + 1)]
 
     def dataset_fn():
         def decode(record):

@@ -54,8 +54,9 @@ def normalise(data: dict, origins: Origins) -> None:
                     origins[path + ("name",)] = origins[path]
 
 
-def _register_import_paths(data: dict, origins: Origins, allow_imports: bool) -> list[str]:
-    problems = []
+def _register_import_paths(data: dict, origins: Origins, allow_imports: bool) -> tuple[list[str], list[tuple]]:
+    """Register the import paths a spec names; return the problems and the refused slots."""
+    problems, refused = [], []
     for pattern, kind in COMPONENT_SLOTS.items():
         for path, container, key in _slots(data, pattern):
             name = container[key].get("name") if isinstance(container[key], dict) else None
@@ -66,18 +67,25 @@ def _register_import_paths(data: dict, origins: Origins, allow_imports: bool) ->
                         f"{where}: {dotted(path + ('name',))}: '{name}' is an import path; "
                         f"a spec may run code from imports only with --allow-imports"
                     )
+                    refused.append(path)
                     continue
                 try:
                     REGISTRIES[kind].register_import_path(name)
                 except KeyError as error:
                     problems.append(f"{where}: {dotted(path + ('name',))}: {error}")
-    return problems
+                    refused.append(path)
+    return problems, refused
 
 
-def _user_path(data: Any, loc: tuple) -> tuple:
-    """Map a pydantic error location to the spec's own key path (dropping union tags)."""
-    path, node = [], data
-    for part in loc:
+def _user_path(data: Any, loc: tuple, missing: bool = False) -> tuple[tuple, tuple | None]:
+    """Map a pydantic error location to the spec's own key path.
+
+    Drops the discriminator tags pydantic adds for a component and the labels of union
+    members ('bool', "literal['auto']", 'tagged-union[...]'): neither is a key of the spec.
+    Returns the path and, when a union member's label was dropped, the path of that union.
+    """
+    path, node, union_at = [], data, None
+    for index, part in enumerate(loc):
         if isinstance(node, dict) and part in node:
             path.append(part)
             node = node[part]
@@ -86,10 +94,43 @@ def _user_path(data: Any, loc: tuple) -> tuple:
             node = node[part]
         elif isinstance(node, dict) and node.get("name") == part:
             continue  # the discriminator tag pydantic adds for a component
-        else:
-            path.append(part)
+        elif missing and index == len(loc) - 1:
+            path.append(part)  # the required key that is missing
             node = None
-    return tuple(path)
+        else:
+            union_at = tuple(path) if union_at is None else union_at
+    return tuple(path), union_at
+
+
+_MAPPING_ERRORS = ("model_type", "dict_type", "model_attributes_type")
+
+
+def _relevant(errors: list[dict], data: dict) -> list[tuple[dict, tuple]]:
+    """Pair each error with its user path, dropping union members that don't fit the input's shape.
+
+    ``learning_rate: {name: cosine_decay}`` fails both as a number and as a schedule; only the
+    schedule's complaint helps. ``learning_rate: -1`` fails both too; only the number's helps.
+    """
+    mapped = []
+    for error in errors:
+        path, union_at = _user_path(data, tuple(error["loc"]), error["type"] == "missing")
+        noise = False
+        if union_at is not None:
+            if isinstance(_get(data, union_at), dict):
+                noise = path == union_at and error["type"] not in _MAPPING_ERRORS and not error["type"].startswith("union_tag")
+            else:
+                noise = error["type"] in _MAPPING_ERRORS
+        mapped.append((error, path, union_at, noise))
+    return [
+        (error, path) for error, path, union_at, noise in mapped
+        if not (noise and any(m[2] == union_at and not m[3] for m in mapped))
+    ]
+
+
+def _get(data: Any, path: tuple) -> Any:
+    for part in path:
+        data = data[part] if _has(data, part) else None
+    return data
 
 
 def _model_at(spec_model: type[BaseModel], data: Any, path: tuple) -> type[BaseModel] | None:
@@ -147,8 +188,7 @@ def _where(origins: Origins, path: tuple) -> str:
     return "spec"
 
 
-def _format_error(error: dict, data: dict, origins: Origins, spec_model) -> str:
-    path = _user_path(data, tuple(error["loc"]))
+def _format_error(error: dict, path: tuple, data: dict, origins: Origins, spec_model) -> str:
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
     key = dotted(path) or "spec"
     if kind == "extra_forbidden":
@@ -178,9 +218,31 @@ def _format_error(error: dict, data: dict, origins: Origins, spec_model) -> str:
         message = f"file not found: {value}"
     elif kind in ("model_type", "dict_type", "model_attributes_type"):
         message = f"expected a mapping of keys, got {value!r}"
+    elif isinstance(value, dict) and _created_by_override(origins.get(path, ""), path):
+        message = f"unknown override path: '{key}' is not a section"
     else:
         message = f"{value!r} is not allowed: {error['msg'].removeprefix('Value error, ')}"
     return f"{_where(origins, path)}: {key}: {message}"
+
+
+def _created_by_override(origin: str, path: tuple) -> bool:
+    """Whether `--set a.b.c=1` made the mapping at `path` (a.b) because nothing was there."""
+    if not origin.startswith("--set "):
+        return False
+    key = origin[len("--set "):].partition("=")[0]
+    return len(key.split(".")) > len(path)
+
+
+def _merge_alternatives(problems: list[str]) -> list[str]:
+    """One line per value: "'x' is not allowed: A" and "...: B" become "...: A, or B"."""
+    merged: dict[str, str] = {}
+    for line in problems:
+        head, sep, reason = line.partition(" is not allowed: ")
+        if sep and head in merged and reason not in merged[head]:
+            merged[head] += f", or {reason}"
+        else:
+            merged.setdefault(head if sep else line, line)
+    return list(merged.values())
 
 
 def _component_label(model) -> str:
@@ -192,12 +254,16 @@ def validate_spec(data: dict, origins: Origins | None = None, allow_imports: boo
     """Validate a merged spec mapping into a typed Spec, reporting every problem at once."""
     load_components()
     origins = origins or {}
-    problems = _register_import_paths(data, origins, allow_imports)
+    problems, refused = _register_import_paths(data, origins, allow_imports)
     spec_model = build_spec_model()
     try:
         spec = spec_model.model_validate(data)
     except ValidationError as error:
-        problems += [_format_error(e, data, origins, spec_model) for e in error.errors()]
+        problems += _merge_alternatives([
+            _format_error(e, path, data, origins, spec_model)
+            for e, path in _relevant(error.errors(), data)
+            if not any(path[: len(slot)] == slot for slot in refused)
+        ])
     if problems:
         raise SpecError(sorted(set(problems), key=problems.index))
     spec.__dict__["_origins"] = origins
@@ -237,12 +303,9 @@ def load_resolved(text: str, where: str):
 def origin_of(spec, path: tuple) -> str:
     """Where the value at `path` came from: 'file:line', '--set ...', or 'default'."""
     origins = spec.__dict__.get("_origins", {})
-    if path in origins:
-        return origins[path]
-    for depth in range(len(path) - 1, 0, -1):
-        if path[:depth] in origins and origins[path[:depth]].startswith("--set"):
-            return origins[path[:depth]]
-    return "default"
+    # Every value a file or a --set gave is recorded (a --set's whole value included); anything
+    # else was filled in by the schema, even beneath a section a --set created.
+    return origins.get(path, "default")
 
 
 def show_spec(spec) -> str:

@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,18 @@ from kerascv_suite.spec.schema import COMPONENT_SLOTS
 PACKAGE_SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 Origins = dict[tuple, str]
+
+
+class SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-4`` as a number as YAML 1.2 does (YAML 1.1 wants ``1.0e-4``)."""
+
+
+SpecLoader.yaml_implicit_resolvers = {key: list(value) for key, value in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def dotted(path: tuple) -> str:
@@ -58,7 +71,7 @@ def _walk_marks(node, path: tuple, where: str, origins: Origins, problems: list[
 
 def parse_yaml(text: str, where: str) -> tuple[Any, Origins]:
     """Safe-load YAML text and record the line of every key and list item."""
-    loader = yaml.SafeLoader(text)
+    loader = SpecLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else {}
@@ -73,6 +86,8 @@ def parse_yaml(text: str, where: str) -> tuple[Any, Origins]:
         raise SpecError(f"{where}:1: a spec must be a YAML mapping of sections, got {type(data).__name__}")
     origins: Origins = {}
     problems: list[str] = []
+    if node is None:  # an empty file
+        return data, {(): f"{where}:1"}
     _walk_marks(node, (), where, origins, problems)
     if problems:
         raise SpecError(problems)
@@ -148,7 +163,9 @@ def read_document(path: Path, normalise, _chain: tuple = ()) -> tuple[dict, Orig
         base_data, base_origins = read_document(base_path, normalise, _chain + (path.resolve(),))
         merged = merge(merged, merged_origins, base_data, base_origins)
     _prune(origins, ("base",))
-    return merge(merged, merged_origins, data, origins), merged_origins
+    merged = merge(merged, merged_origins, data, origins)
+    merged_origins[()] = origins[()]  # a problem with the whole spec points at this file, not a base
+    return merged, merged_origins
 
 
 def apply_overrides(data: dict, origins: Origins, overrides: list[str], normalise) -> dict:
@@ -160,7 +177,7 @@ def apply_overrides(data: dict, origins: Origins, overrides: list[str], normalis
             problems.append(f"--set {override}: expected KEY=VALUE, e.g. --set model.depth=56")
             continue
         try:
-            value = yaml.safe_load(raw)
+            value = yaml.load(raw, Loader=SpecLoader)
         except yaml.YAMLError:
             value = raw
         parts: list = [int(p) if p.lstrip("-").isdigit() else p for p in key.split(".")]
@@ -170,10 +187,18 @@ def apply_overrides(data: dict, origins: Origins, overrides: list[str], normalis
                 node.get(part) if isinstance(node, dict) else None
             )
             if child is None and isinstance(node, dict):
+                if isinstance(parts[depth + 1], int):  # a list that is not there has no item to set
+                    problems.append(f"--set {override}: unknown override path: no item {parts[depth + 1]} in '{dotted(tuple(parts[: depth + 1]))}'")
+                    break
                 child = node[part] = {}
+            if isinstance(node, list) and not (isinstance(part, int) and -len(node) <= part < len(node)):
+                problems.append(f"--set {override}: unknown override path: no item {part} in '{dotted(tuple(parts[:depth]))}'")
+                break
             if not isinstance(child, (dict, list)):
                 problems.append(f"--set {override}: unknown override path: '{dotted(tuple(parts[: depth + 1]))}' is not a section")
                 break
+            if isinstance(node, list):
+                parts[depth] = part % len(node)  # data.preprocess.-1.size: record the item's own index
             node = child
         else:
             last = parts[-1]

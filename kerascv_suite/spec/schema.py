@@ -62,9 +62,23 @@ def _resolve(annotation):
     return annotation
 
 
+_COMPONENT_MODELS: dict[tuple, type[BaseModel]] = {}
+
+
 def component_model(kind: str, name: str) -> type[BaseModel]:
-    """A pydantic model of one registered component: `name` plus its signature's arguments."""
+    """A pydantic model of one registered component: `name` plus its signature's arguments.
+
+    Cached per component, so specs validated at different times share their classes (and
+    compare equal, and a default value is an instance of its field's own class).
+    """
     component = REGISTRIES[kind].get(name)
+    key = (kind, name, component)
+    if key not in _COMPONENT_MODELS:
+        _COMPONENT_MODELS[key] = _component_model(kind, name, component)
+    return _COMPONENT_MODELS[key]
+
+
+def _component_model(kind: str, name: str, component) -> type[BaseModel]:
     fields: dict[str, Any] = {"name": (Literal[name], ...)}
     for param in _signature(component).parameters.values():
         if param.name in INJECTED or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
@@ -114,8 +128,21 @@ class Splits(Section):
         return self
 
 
+_SPEC_MODELS: dict[tuple, type[BaseModel]] = {}
+
+
 def build_spec_model() -> type[BaseModel]:
-    """Build the `Spec` model from the registries as they are now (plugins included)."""
+    """Build the `Spec` model from the registries as they are now (plugins included).
+
+    Cached while the registries stay the same, so two specs loaded from equal text are equal.
+    """
+    key = tuple((kind, tuple((name, registry.get(name)) for name in registry.names())) for kind, registry in REGISTRIES.items())
+    if key not in _SPEC_MODELS:
+        _SPEC_MODELS[key] = _build_spec_model()
+    return _SPEC_MODELS[key]
+
+
+def _build_spec_model() -> type[BaseModel]:
     Source = component_union("datasets")
     Op = component_union("ops")
 

@@ -112,6 +112,7 @@ def train(spec, runs_dir="runs", run_dir=None, smoke=False, force=False, new=Fal
             epochs=1 if smoke else spec.train.epochs,
             steps_per_epoch=spec.train.steps_per_epoch,
             callbacks=_callbacks(out_dir, spec, model),
+            shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a tf.data.Dataset
             verbose=_verbose(),
         )
         seconds = time.time() - started
@@ -120,6 +121,7 @@ def train(spec, runs_dir="runs", run_dir=None, smoke=False, force=False, new=Fal
         "seconds": round(seconds, 2),
         "jit_compile": bool(model.jit_compile),
         "distribution": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
         "smoke": smoke,
     }
     history = read_history(out_dir / "history.csv")
@@ -188,7 +190,7 @@ def overfit(spec, n: int, max_epochs: int = 300) -> tuple[bool, int, float]:
     pipeline = DataPipeline(small)
     pipeline.indices["train"] = pipeline.indices["train"][:n]
     model, _ = compile_model(small, pipeline.info)
-    history = model.fit(pipeline.dataset("train"), epochs=max_epochs, callbacks=[_StopAtPerfect()], verbose=0)
+    history = model.fit(pipeline.dataset("train"), epochs=max_epochs, callbacks=[_StopAtPerfect()], shuffle=False, verbose=0)
     accuracy = history.history["accuracy"][-1]
     return accuracy >= 1.0, len(history.history["accuracy"]), float(accuracy)
 

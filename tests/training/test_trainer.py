@@ -1,0 +1,87 @@
+"""The trainer end to end, in process: run folders, resuming rules, re-evaluation, sanity checks."""
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from kerascv_suite.spec import dump_spec, load_spec
+from kerascv_suite.spec.errors import UserError
+from kerascv_suite.training import runs
+from kerascv_suite.training.trainer import check_init, evaluate_run, overfit, train
+from kerascv_suite.viz.plots import read_history
+from tests.conftest import PIPELINES
+
+CLASSIFICATION = PIPELINES / "classification"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    spec = load_spec(None, overrides=["train.epochs=2"])
+    runs_dir = tmp_path_factory.mktemp("runs")
+    return spec, runs_dir, train(spec, runs_dir=runs_dir, smoke=True)
+
+
+def test_smoke_run_writes_the_whole_run_folder(smoke_run):
+    spec, runs_dir, result = smoke_run
+    assert result.run_dir.parent == runs_dir / "lenet5_digits"
+    for name in ("spec.yaml", "run.json", "history.csv", "metrics.json", "curves.png", "confusion_matrix.png", "worst.png",
+                 "model.keras", "best.weights.h5"):
+        assert (result.run_dir / name).stat().st_size > 0, name
+    assert (result.run_dir / "spec.yaml").read_text() == dump_spec(spec)
+    info = json.loads((result.run_dir / "run.json").read_text())
+    assert set(info["versions"]) == {"python", "tensorflow", "keras", "kerascv_suite"} and len(info["spec_hash"]) == 16
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"loss", "accuracy"} and math.isfinite(metrics["test"]["loss"])
+    assert set(metrics["per_class"]) == {str(d) for d in range(10)}
+    assert {"precision", "recall", "support"} <= set(metrics["per_class"]["3"])
+    assert sum(c["support"] for c in metrics["per_class"].values()) == metrics["data"]["split_sizes"]["test"]
+    assert metrics["train"]["smoke"] is True and metrics["train"]["jit_compile"] is False
+    assert read_history(result.run_dir / "history.csv")["epoch"] == [0]
+    assert not (result.run_dir / "backup").exists()  # BackupAndRestore cleans up after a finished fit
+
+
+def test_saved_model_reloads_and_eval_reproduces_the_test_metrics(smoke_run):
+    _, _, result = smoke_run
+    model = keras.saving.load_model(result.run_dir / "model.keras")
+    assert model.count_params() == 61706
+    again = evaluate_run(result.run_dir)
+    # the smoke run evaluated 2 test batches; eval uses the whole test split of the same seeded split
+    assert set(again) == {"loss", "accuracy"} and 0 <= again["accuracy"] <= 1
+
+
+def test_finished_runs_are_never_overwritten(smoke_run):
+    spec, runs_dir, first = smoke_run
+    assert runs.unfinished_run(runs_dir, spec.name) is None
+    with pytest.raises(UserError, match="finished.*never overwritten"):
+        train(spec, run_dir=first.run_dir, smoke=True)
+
+
+def test_resuming_with_a_changed_spec_is_refused_with_the_diff_unless_forced(tmp_path):
+    spec = load_spec(CLASSIFICATION / "softmax.yaml")
+    run_dir = runs.new_run_dir(tmp_path, spec.name)
+    runs.start(run_dir, spec)
+    changed = load_spec(CLASSIFICATION / "softmax.yaml", overrides=["optimizer.learning_rate=0.05"])
+    with pytest.raises(UserError, match=r"differs.*-  learning_rate: 0\.01.*\+  learning_rate: 0\.05.*--force"):
+        train(changed, runs_dir=tmp_path, smoke=True)
+    result = train(changed, runs_dir=tmp_path, smoke=True, force=True)
+    assert result.run_dir == run_dir and (run_dir / "metrics.json").exists()
+
+
+def test_check_init_gives_log_c_for_softmax():
+    measured, expected, formula = check_init(load_spec(CLASSIFICATION / "softmax.yaml"))
+    assert formula == "log(10)" and expected == pytest.approx(math.log(10))
+    assert abs(measured - expected) < 0.25 * expected
+
+
+def test_overfit_reaches_full_training_accuracy_on_a_few_examples():
+    reached, epochs, accuracy = overfit(load_spec(CLASSIFICATION / "mlp.yaml"), 20)
+    assert reached and accuracy == 1.0 and epochs < 300
+
+
+def test_overfit_fails_honestly_when_the_model_cannot_learn():
+    spec = load_spec(CLASSIFICATION / "mlp.yaml", overrides=["optimizer.learning_rate=1e-9"])
+    reached, epochs, accuracy = overfit(spec, 20, max_epochs=5)
+    assert not reached and epochs == 5 and accuracy < 1.0
