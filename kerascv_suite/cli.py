@@ -177,10 +177,34 @@ def _eval(args) -> int:
 COMMANDS = {"run": _run, "validate": _validate, "show": _show, "schema": _schema, "list": _list, "data": _data, "eval": _eval}
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow and the components with stderr silenced at the file-descriptor level.
+
+    TensorFlow's C++ start-up lines (oneDNN notice, CUDA probing) are printed before absl logging
+    can be configured, so TF_CPP_MIN_LOG_LEVEL does not reach them; without this, they would
+    bury the one-line errors this command promises. Set TF_CPP_MIN_LOG_LEVEL=0 to see them.
+    """
+    if os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2") in ("0", "1"):
+        return
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        from kerascv_suite.registry import load_components
+
+        tf.config.list_logical_devices()
+        load_components()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `kcv` console script; returns the exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
+    _import_tensorflow_quietly()
     from kerascv_suite.spec.errors import UserError
 
     try:

@@ -122,6 +122,8 @@ def merge(base: Any, base_origins: Origins, child: Any, child_origins: Origins, 
     )
     if isinstance(base, dict) and isinstance(child, dict) and not renamed_component:
         merged = dict(base)
+        if path in child_origins:
+            base_origins[path] = child_origins[path]  # the mapping is (also) written here: errors about it point here
         for key, value in child.items():
             sub = path + (key,)
             if key in base:

@@ -66,7 +66,7 @@ def image_grid(images: np.ndarray, titles: list[str], path: str | Path, columns:
     """Images [N, H, W, C] in a grid, each scaled to its own [min, max] for display, with titles."""
     n = len(images)
     rows = max(1, int(np.ceil(n / columns)))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 2.1 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, image, text in zip(axes.ravel(), images, titles):
