@@ -6,6 +6,7 @@
     kcv schema             the spec's JSON Schema
     kcv list [KIND]        registered components with a one-line description
     kcv data SPEC          a PNG grid of augmented training samples
+    kcv graph SPEC         the traced train step: op counts before/after Grappler, graph for TensorBoard
     kcv eval RUN_DIR       re-evaluate a finished run on its test split
 
 A problem the user can fix (a bad spec, a missing file, unreadable data) prints one line per
@@ -57,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     _spec_arguments(data)
     data.add_argument("--out", help="PNG path (default: <name>_samples.png)")
     data.add_argument("--count", type=int, default=32, help="number of samples (default 32)")
+    graph = commands.add_parser("graph", help="trace the train step, count its ops before/after Grappler, write it for TensorBoard")
+    _spec_arguments(graph)
+    graph.add_argument("--logdir", help="TensorBoard log folder (default: graphs/<name>)")
     evaluate = commands.add_parser("eval", help="re-evaluate a finished run on its test split")
     evaluate.add_argument("run_dir")
     return parser
@@ -166,6 +170,17 @@ def _data(args) -> int:
     return 0
 
 
+def _graph(args) -> int:
+    spec = _load(args)
+    from kerascv_suite.training.graph import graph_report
+
+    report = graph_report(spec, args.logdir or f"graphs/{spec.name}")
+    print(f"train step of '{spec.model.name}' on a batch {tuple(report['batch_shape'])}: {report['ops']} ops as traced, "
+          f"{report['ops_after_grappler']} after Grappler")
+    print(f"wrote the graph to {report['logdir']} (tensorboard --logdir {report['logdir']}, Graphs tab)")
+    return 0
+
+
 def _eval(args) -> int:
     from kerascv_suite.training.trainer import evaluate_run
 
@@ -174,7 +189,8 @@ def _eval(args) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "validate": _validate, "show": _show, "schema": _schema, "list": _list, "data": _data, "eval": _eval}
+COMMANDS = {"run": _run, "validate": _validate, "show": _show, "schema": _schema, "list": _list, "data": _data,
+            "graph": _graph, "eval": _eval}
 
 
 def _import_tensorflow_quietly() -> None:
@@ -193,7 +209,8 @@ def _import_tensorflow_quietly() -> None:
 
         from kerascv_suite.registry import load_components
 
-        tf.config.list_logical_devices()
+        if "TF_CONFIG" not in os.environ:  # multi-worker collectives must be configured before devices start
+            tf.config.list_logical_devices()  # device start-up probes CUDA and logs its absence
         load_components()
     finally:
         os.dup2(saved, 2)

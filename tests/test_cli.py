@@ -1,6 +1,7 @@
 """The `kcv` commands, called in process through `kerascv_suite.cli.main`."""
 
 import json
+import re
 
 import pytest
 
@@ -64,3 +65,11 @@ def test_show_names_origins(capsys):
 def test_bad_run_options_are_user_errors(option, capsys):
     assert main(["run", SOFTMAX, *option]) == 2
     assert "error: --overfit" in capsys.readouterr().err
+
+
+def test_graph_counts_ops_and_writes_the_graph(tmp_path, capsys):
+    assert main(["graph", str(PIPELINES / "classification" / "lenet5.yaml"), "--logdir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    before, after = (int(n) for n in re.search(r"(\d+) ops as traced, (\d+) after Grappler", out).groups())
+    assert after < before
+    assert list(tmp_path.glob("events.out.tfevents.*"))

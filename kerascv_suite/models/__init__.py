@@ -5,6 +5,10 @@ Example::
     model = build_model(spec, pipeline.info)     # a keras.Model, not yet compiled
 """
 
+import contextlib
+
+import keras
+
 from kerascv_suite.models import knn, lenet, linear  # noqa: F401  (registers the families)
 from kerascv_suite.spec import build_component
 from kerascv_suite.spec.errors import UserError
@@ -16,10 +20,36 @@ def build_model(spec, info):
     A builder's ValueError (an input too small for the architecture, say) is the user's to fix,
     so it becomes a one-line `UserError` naming the model.
     """
+    with dtype_policy(spec.train.precision):
+        try:
+            model = _build(spec, info)
+        except ValueError as error:
+            raise UserError(f"model '{spec.model.name}': {str(error).splitlines()[0]}") from None
+        return float32_outputs(model)
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Build layers under Keras's `name` dtype policy (float32, mixed_float16, mixed_bfloat16)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
     try:
-        return _build(spec, info)
-    except ValueError as error:
-        raise UserError(f"model '{spec.model.name}': {str(error).splitlines()[0]}") from None
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def float32_outputs(model: keras.Model) -> keras.Model:
+    """Under mixed precision, end a functional model with a float32 cast so logits and losses stay float32.
+
+    Softmax and cross-entropy in float16 lose the small probabilities that carry the gradient;
+    one mechanism here keeps every family's last layer float32 without each family repeating it.
+    """
+    outputs = getattr(model, "outputs", None)
+    if not outputs or all(keras.backend.standardize_dtype(o.dtype) == "float32" for o in outputs):
+        return model
+    cast = [keras.layers.Activation("linear", dtype="float32", name=f"float32_{i}")(o) for i, o in enumerate(outputs)]
+    return keras.Model(model.inputs, cast[0] if len(cast) == 1 else cast, name=model.name)
 
 
 def _build(spec, info):

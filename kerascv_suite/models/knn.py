@@ -60,6 +60,7 @@ class KNearestNeighbors(keras.Model):
     """
 
     def __init__(self, num_classes, train_size, k=1, distance="l2", k_candidates=(), folds=5, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # exact distances, whatever the global (mixed) policy
         super().__init__(**kwargs)
         self.num_classes = int(num_classes)
         self.train_size = int(train_size)

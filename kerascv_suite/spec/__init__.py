@@ -254,6 +254,7 @@ def validate_spec(data: dict, origins: Origins | None = None, allow_imports: boo
     """Validate a merged spec mapping into a typed Spec, reporting every problem at once."""
     load_components()
     origins = origins or {}
+    normalise(data, origins)
     problems, refused = _register_import_paths(data, origins, allow_imports)
     spec_model = build_spec_model()
     try:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, TypeAdapter, cre
 
 from kerascv_suite.registry import REGISTRIES, Component
 
-INJECTED = frozenset({"input_shape", "num_classes", "class_names", "train_size", "seed"})
+INJECTED = frozenset({"input_shape", "num_classes", "class_names", "train_size", "seed", "run_dir"})
 
 # Where components sit in a spec: path pattern ("*" = every list item) → registry kind.
 COMPONENT_SLOTS: dict[tuple, str] = {
@@ -166,6 +166,9 @@ def _build_spec_model() -> type[BaseModel]:
         seed: int = 0
         jit_compile: Literal["auto"] | bool = Field("auto", description="auto: XLA only when a GPU is visible")
         distribution: Literal["auto", "mirrored", "multi_worker"] = "auto"
+        precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
+            "float32", description="Keras dtype policy; mixed_float16 adds loss scaling, outputs stay float32"
+        )
         callbacks: list[component_union("callbacks")] = Field(default_factory=list)
         metrics: list[component_union("metrics")] = Field(default_factory=list)
         monitor: str = Field("val_loss", description="quantity the best checkpoint is chosen by")

@@ -30,6 +30,7 @@ from kerascv_suite.spec.errors import UserError
 from kerascv_suite.training import runs
 from kerascv_suite.training.distribution import make_strategy, multi_worker_fit_support, worker_index
 from kerascv_suite.training.losses import expected_initial_loss
+from kerascv_suite.training.tracing import TraceMonitor
 from kerascv_suite.viz.plots import plot_curves, read_history
 
 
@@ -63,7 +64,7 @@ def _callbacks(run_dir: Path, spec, model) -> list:
         ),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
         keras.callbacks.TerminateOnNaN(),
-        *[build_component(c) for c in spec.train.callbacks],
+        *[build_component(c, run_dir=run_dir) for c in spec.train.callbacks],
         *(model.fit_callbacks() if hasattr(model, "fit_callbacks") else []),
     ]
 
@@ -105,13 +106,14 @@ def train(spec, runs_dir="runs", run_dir=None, smoke=False, force=False, new=Fal
     pipeline = DataPipeline(spec, smoke=smoke)
     model, task = compile_model(spec, pipeline.info, strategy, jit_compile=True if xla else None)
     started = time.time()
+    traces = TraceMonitor(model)
     with multi_worker_fit_support(model, strategy):
         model.fit(
             pipeline.dataset("train"),
             validation_data=pipeline.dataset("val") if pipeline.info.split_sizes["val"] else None,
             epochs=1 if smoke else spec.train.epochs,
             steps_per_epoch=spec.train.steps_per_epoch,
-            callbacks=_callbacks(out_dir, spec, model),
+            callbacks=[*_callbacks(out_dir, spec, model), traces],
             shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a tf.data.Dataset
             verbose=_verbose(),
         )
@@ -122,6 +124,8 @@ def train(spec, runs_dir="runs", run_dir=None, smoke=False, force=False, new=Fal
         "jit_compile": bool(model.jit_compile),
         "distribution": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
+        "precision": spec.train.precision,
+        "traces": traces.counts(),
         "smoke": smoke,
     }
     history = read_history(out_dir / "history.csv")

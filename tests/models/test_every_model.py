@@ -1,0 +1,98 @@
+"""Every registered model trains under XLA and under mixed precision.
+
+The model list comes from the registry, so a newly registered model is tested here without
+editing this file. XLA compiles on CPU the same graph a GPU would run: a model whose training
+step does not compile here would not compile on a user's GPU either.
+"""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerascv_suite.data.pipeline import DataPipeline
+from kerascv_suite.registry import MODELS, load_components
+from kerascv_suite.spec import validate_spec
+from kerascv_suite.training.trainer import compile_model
+
+load_components()
+NAMES = MODELS.names()
+
+
+def small_spec(name: str, **train):
+    return validate_spec({
+        "name": f"every_{name}",
+        "model": {"name": name},
+        "data": {"batch_size": 16, "preprocess": [{"name": "resize", "size": [32, 32]}, "rescale"]},
+        "train": {"seed": 0, **train},
+    })
+
+
+@pytest.fixture(scope="module")
+def batch():
+    pipeline = DataPipeline(small_spec("linear"), smoke=True)
+    images, labels = next(iter(pipeline.dataset("train", training=False)))
+    return pipeline.info, images, labels
+
+
+def one_step(spec, info, images, labels, jit_compile):
+    keras.utils.set_random_seed(0)
+    model, _ = compile_model(spec, info, jit_compile=jit_compile)
+    fit = model.fit(images, labels, batch_size=len(images), epochs=1, shuffle=False, verbose=0).history["loss"][0]
+    evaluated = model.evaluate(images, labels, batch_size=len(images), verbose=0, return_dict=True)["loss"]
+    return model, fit, evaluated
+
+
+def xla_failures(model, images) -> list[str]:
+    """Names of the layers whose forward pass does not compile under XLA on their own."""
+    failures = []
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        try:
+            inputs = keras.ops.zeros((2, *layer.input.shape[1:]), layer.input.dtype)
+            tf.function(lambda x, layer=layer: layer(x), jit_compile=True)(inputs)
+        except Exception as error:  # any compilation failure is what we report
+            failures.append(f"{layer.name} ({type(layer).__name__}): {str(error).splitlines()[0]}")
+    return failures
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_train_and_test_steps_compile_under_xla_and_match(name, batch):
+    info, images, labels = batch
+    spec = small_spec(name)
+    _, plain_fit, plain_eval = one_step(spec, info, images, labels, jit_compile=False)
+    try:
+        model, xla_fit, xla_eval = one_step(spec, info, images, labels, jit_compile=True)
+    except Exception as error:
+        model, _ = compile_model(spec, info, jit_compile=False)
+        pytest.fail(f"{name} does not compile under XLA: {str(error).splitlines()[0]}; "
+                    f"layers that fail alone: {xla_failures(model, images) or 'none (the train step itself)'}")
+    assert model.jit_compile is True
+    assert math.isfinite(xla_fit) and math.isfinite(xla_eval)
+    assert xla_fit == pytest.approx(plain_fit, rel=1e-4, abs=1e-5)
+    assert xla_eval == pytest.approx(plain_eval, rel=1e-4, abs=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize("name", NAMES)
+def test_trains_under_mixed_precision_with_float32_outputs(name, precision, batch):
+    info, images, labels = batch
+    model, fit_loss, eval_loss = one_step(small_spec(name, precision=precision), info, images, labels, jit_compile=False)
+    assert math.isfinite(fit_loss) and math.isfinite(eval_loss)
+    assert keras.backend.standardize_dtype(model(images[:2]).dtype) == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored after building
+    if precision == "mixed_float16" and model.trainable_weights:
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    half = precision.split("_")[1]
+    assert all(layer.dtype_policy.compute_dtype == half for layer in model.layers if layer.weights)
+
+
+def test_mixed_precision_layers_compute_in_half_precision(batch):
+    info, images, labels = batch
+    model, _, _ = one_step(small_spec("lenet5", precision="mixed_bfloat16"), info, images, labels, jit_compile=False)
+    assert model.get_layer("c1").dtype_policy.compute_dtype == "bfloat16"
+    assert model.get_layer("c1").kernel.dtype == "float32"  # variables stay float32
+    assert np.all(np.isfinite(model.predict(images, verbose=0)))
