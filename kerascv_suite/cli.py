@@ -7,6 +7,8 @@
     kcv list [KIND]        registered components with a one-line description
     kcv data SPEC          a PNG grid of augmented training samples
     kcv graph SPEC         the traced train step: op counts before/after Grappler, graph for TensorBoard
+    kcv export RUN_DIR     SavedModel for TF Serving (and TFLite), checked in a fresh process
+    kcv predict EXPORT IN  top-k classes from a SavedModel or .tflite for image files or .npy arrays
     kcv eval RUN_DIR       re-evaluate a finished run on its test split
 
 A problem the user can fix (a bad spec, a missing file, unreadable data) prints one line per
@@ -61,6 +63,18 @@ def _parser() -> argparse.ArgumentParser:
     graph = commands.add_parser("graph", help="trace the train step, count its ops before/after Grappler, write it for TensorBoard")
     _spec_arguments(graph)
     graph.add_argument("--logdir", help="TensorBoard log folder (default: graphs/<name>)")
+    export = commands.add_parser("export", help="export a finished run: SavedModel for TF Serving (+ TFLite)")
+    export.add_argument("run_dir")
+    export.add_argument("--directory", help="TF Serving base folder (default: the spec's export.directory)")
+    export.add_argument("--version", type=int, help="version number (default: the next free one)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    export.add_argument("--tflite", choices=["none", "dynamic", "float16", "int8", "int8_full"],
+                        help="also write a TFLite file with this quantization (default: the spec's export.tflite)")
+    export.add_argument("--request-json", action="store_true", help="write TF Serving REST request bodies (both formats)")
+    predict = commands.add_parser("predict", help="top-k classes from a SavedModel folder or a .tflite file")
+    predict.add_argument("export", help="SavedModel version folder, TF Serving base path, or .tflite file")
+    predict.add_argument("inputs", nargs="+", help="image files or .npy arrays of uint8 pixels")
+    predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     evaluate = commands.add_parser("eval", help="re-evaluate a finished run on its test split")
     evaluate.add_argument("run_dir")
     return parser
@@ -181,6 +195,33 @@ def _graph(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from kerascv_suite.export import export_run
+    from kerascv_suite.spec.schema import TFLiteSpec
+    from kerascv_suite.training.trainer import load_run
+
+    spec, pipeline, model, task = load_run(args.run_dir)
+    tflite = TFLiteSpec(quantization=args.tflite) if args.tflite else None
+    report = export_run(model, pipeline, task, spec, args.run_dir, savedmodel=True, tflite=tflite, directory=args.directory,
+                        version=args.version, overwrite=args.overwrite, request_json=args.request_json)
+    saved = report["savedmodel"]
+    print(f"wrote {saved['path']} (signatures: {', '.join(saved['signatures'])}; fresh-process check: max abs difference "
+          f"{saved['verification']['max_abs_difference']:.2g}) and {saved['models_config']}")
+    if "tflite" in report:
+        t = report["tflite"]
+        print(f"wrote {t['path']} ({t['size_bytes']:,} bytes, top-1 agreement {t['agreement']:.4f} in LiteRT)")
+    print(f"report: {report['report_dir']}/export_report.json")
+    return 0
+
+
+def _predict(args) -> int:
+    from kerascv_suite.export.predict import predict
+
+    for label, top in predict(args.export, args.inputs, top_k=args.top):
+        print(f"{label}: " + ", ".join(f"{name} {p:.4f}" for name, p in top))
+    return 0
+
+
 def _eval(args) -> int:
     from kerascv_suite.training.trainer import evaluate_run
 
@@ -190,7 +231,7 @@ def _eval(args) -> int:
 
 
 COMMANDS = {"run": _run, "validate": _validate, "show": _show, "schema": _schema, "list": _list, "data": _data,
-            "graph": _graph, "eval": _eval}
+            "graph": _graph, "export": _export, "predict": _predict, "eval": _eval}
 
 
 def _import_tensorflow_quietly() -> None:

@@ -36,6 +36,7 @@ class DataInfo:
     class_names: list[str]
     split_sizes: dict[str, int]
     skipped: list[str] = field(default_factory=list)
+    raw_shape: tuple | None = None  # the source images' [H, W, C], when they all share it
 
 
 def split_indices(labels: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
@@ -85,7 +86,14 @@ class DataPipeline:
             class_names=list(self.source.class_names),
             split_sizes={k: len(v) for k, v in self.indices.items()},
             skipped=self.source.skipped,
+            raw_shape=self._raw_shape(),
         )
+
+    def _raw_shape(self) -> tuple | None:
+        """The source images' shape [H, W, C] when they all share it, else None."""
+        if self.source.images is not None:
+            return tuple(self.source.images.shape[1:])
+        return tuple(self.image_shape.as_list()) if self.image_shape is not None else None
 
     def _raw(self, split: str) -> tf.data.Dataset:
         """(uint8 image, int64 label) of one split, in the split's seeded order."""
@@ -126,16 +134,27 @@ class DataPipeline:
             sample = sample.map(lambda x, y, op=op: (op(x), y))
         return ops
 
+    def preprocess_images(self, images: tf.Tensor) -> tf.Tensor:
+        """uint8 pixels → model inputs: the spec's preprocessing, for one image [H, W, C] or a batch.
+
+        The one definition of preprocessing: the datasets, the serving signatures and TFLite
+        calibration all call it, so a served model sees exactly what training saw.
+        """
+        images = tf.cast(images, tf.float32)
+        for op in self.preprocess:
+            images = op(images)
+        return images
+
     def _preprocessed(self, split: str) -> tf.data.Dataset:
-        ops = self.preprocess
+        return self._raw(split).map(lambda image, label: (self.preprocess_images(image), label), num_parallel_calls=tf.data.AUTOTUNE)
 
-        def apply(image, label):
-            image = tf.cast(image, tf.float32)
-            for op in ops:
-                image = op(image)
-            return image, label
-
-        return self._raw(split).map(apply, num_parallel_calls=tf.data.AUTOTUNE)
+    def raw_examples(self, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The uint8 source images and labels of `split` (what a client would send for serving)."""
+        images, labels = [], []
+        for image, label in self._raw(split).take(limit or -1):
+            images.append(image.numpy())
+            labels.append(label.numpy())
+        return np.stack(images), np.array(labels)
 
     def dataset(self, split: str, training: bool | None = None, shuffle: bool | None = None) -> tf.data.Dataset:
         """Batched (images, labels) of `split`; training=True shuffles, augments and drops the remainder."""

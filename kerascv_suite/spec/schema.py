@@ -131,6 +131,18 @@ class Splits(Section):
 _SPEC_MODELS: dict[tuple, type[BaseModel]] = {}
 
 
+class TFLiteSpec(Section):
+    """A TFLite file for phones, run in LiteRT on the test split before it is accepted."""
+
+    quantization: Literal["none", "dynamic", "float16", "int8", "int8_full"] = Field(
+        "none", description="int8 keeps float fallback ops; int8_full is integer-only with uint8 input and output"
+    )
+    min_agreement: Optional[float] = Field(
+        None, ge=0, le=1, description="least top-1 agreement with the Keras model (default 0.999 for none/float16, else 0.98)"
+    )
+    calibration_examples: PositiveInt = Field(200, description="training images for the int8 representative dataset")
+
+
 def build_spec_model() -> type[BaseModel]:
     """Build the `Spec` model from the registries as they are now (plugins included).
 
@@ -175,9 +187,13 @@ def _build_spec_model() -> type[BaseModel]:
         steps_per_epoch: Optional[PositiveInt] = None
 
     class ExportSpec(Section):
-        """What the run writes for use outside the library."""
+        """What the run writes for use outside the library (also `kcv export RUN_DIR`)."""
 
         keras: bool = Field(True, description="write model.keras (the trained model) into the run folder")
+        savedmodel: bool = Field(False, description="write a SavedModel for TF Serving to <directory>/<name>/<version>/")
+        directory: str = Field("savedmodels", description="TF Serving base folder (relative to the working folder)")
+        version: Optional[PositiveInt] = Field(None, description="SavedModel version (default: the next free number)")
+        tflite: Optional[TFLiteSpec] = Field(None, description="also write a TFLite file, checked in LiteRT")
 
     class Spec(Section):
         """A whole pipeline: data → model → training → evaluation → export."""

@@ -41,6 +41,17 @@ class Classification:
     def metrics(self) -> list:
         return [accuracy()]
 
+    def serving_outputs(self, outputs, class_names: list[str]) -> dict:
+        """What a served classifier returns: `probabilities`, `class_ids` (int64), `class_names` (strings)."""
+        import tensorflow as tf
+
+        class_ids = tf.argmax(outputs, axis=-1)
+        return {
+            "probabilities": tf.nn.softmax(tf.cast(outputs, tf.float32), axis=-1),
+            "class_ids": class_ids,
+            "class_names": tf.gather(tf.constant(class_names), class_ids),
+        }
+
     def report(self, model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: list[str], run_dir: Path) -> dict:
         """Write confusion_matrix.png and worst.png; return per-class precision/recall for metrics.json."""
         from sklearn.metrics import confusion_matrix, precision_recall_fscore_support

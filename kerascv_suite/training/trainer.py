@@ -133,6 +133,10 @@ def train(spec, runs_dir="runs", run_dir=None, smoke=False, force=False, new=Fal
     plot_curves(history, out_dir / "curves.png", title=spec.name)
     if spec.export.keras:
         model.save(out_dir / "model.keras")
+    if worker == 0 and (spec.export.savedmodel or spec.export.tflite is not None):
+        from kerascv_suite.export import export_run
+
+        metrics["export"] = export_run(model, pipeline, task, spec, out_dir, smoke=smoke)
     runs.write_atomic(out_dir / runs.FINISHED_MARKER, json.dumps(metrics, indent=2))
     return RunResult(out_dir, metrics)
 
@@ -149,15 +153,19 @@ def _evaluate(model, task, pipeline: DataPipeline, out_dir: Path) -> dict:
     return metrics
 
 
-def evaluate_run(run_dir: str | Path) -> dict:
-    """Re-evaluate a finished run's saved model on its test split (`kcv eval RUN_DIR`)."""
+def load_run(run_dir: str | Path):
+    """A finished run's resolved spec, its data pipeline, its saved model and its task."""
     run_dir = Path(run_dir)
     for required in ("spec.yaml", "model.keras"):
         if not (run_dir / required).is_file():
             raise UserError(f"{run_dir}: not a finished run folder with a saved model (no {required})")
     spec = load_resolved((run_dir / "spec.yaml").read_text(), str(run_dir / "spec.yaml"))
-    pipeline = DataPipeline(spec)
-    model = keras.saving.load_model(run_dir / "model.keras")
+    return spec, DataPipeline(spec), keras.saving.load_model(run_dir / "model.keras"), build_component(spec.task)
+
+
+def evaluate_run(run_dir: str | Path) -> dict:
+    """Re-evaluate a finished run's saved model on its test split (`kcv eval RUN_DIR`)."""
+    _, pipeline, model, _ = load_run(run_dir)
     result = model.evaluate(pipeline.dataset("test"), return_dict=True, verbose=0)
     return {k: float(v) for k, v in result.items()}
 
@@ -199,4 +207,4 @@ def overfit(spec, n: int, max_epochs: int = 300) -> tuple[bool, int, float]:
     return accuracy >= 1.0, len(history.history["accuracy"]), float(accuracy)
 
 
-__all__ = ["RunResult", "train", "compile_model", "evaluate_run", "check_init", "overfit"]
+__all__ = ["RunResult", "train", "compile_model", "load_run", "evaluate_run", "check_init", "overfit"]

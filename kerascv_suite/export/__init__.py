@@ -1,0 +1,46 @@
+"""Exports that deploy: versioned SavedModels for TF Serving and TFLite files for phones.
+
+`export_run` is what `kcv run` (when the spec's `export` section asks) and `kcv export RUN_DIR`
+call: it writes the SavedModel and/or the TFLite file for a trained model and a report folder
+``RUN_DIR/export/<timestamp>/`` (export_report.json, saved_model_cli.txt, request files, the
+.tflite file). A smoke run exports too, but into its run folder, and only reports the TFLite
+agreement instead of enforcing it (a few smoke steps train no model worth agreeing with).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def export_run(model, pipeline, task, spec, run_dir, *, smoke=False, savedmodel=None, tflite=None, directory=None,
+               version=None, overwrite=False, request_json=False) -> dict:
+    """Export a trained model as the spec says (arguments override the spec); returns the report."""
+    from kerascv_suite.export.savedmodel import VERIFY_EXAMPLES, export_savedmodel, write_request_files
+    from kerascv_suite.export.serving import ServingModule
+    from kerascv_suite.training.runs import new_run_dir, write_atomic
+
+    report_dir = new_run_dir(Path(run_dir), "export")  # export/<timestamp>/: earlier reports are kept
+    serving = ServingModule(model, pipeline, task)
+    report: dict = {"model": spec.name}
+    savedmodel = spec.export.savedmodel if savedmodel is None else savedmodel
+    tflite = spec.export.tflite if tflite is None else tflite
+    if smoke:
+        directory = Path(run_dir) / "export" / "savedmodels"
+    if savedmodel:
+        report["savedmodel"] = export_savedmodel(model, pipeline, task, spec, directory=directory, version=version,
+                                                 overwrite=overwrite, report_dir=report_dir, serving=serving)
+    if request_json:
+        images, _ = pipeline.raw_examples("test", 4)
+        report["requests"] = [str(p) for p in write_request_files(report_dir / "requests", images)]
+    if tflite is not None:
+        from kerascv_suite.export.tflite import export_tflite
+
+        if smoke:
+            tflite = tflite.model_copy(update={"min_agreement": 0.0})
+        report["tflite"] = export_tflite(serving, pipeline, tflite, report_dir / f"{spec.name}.{tflite.quantization}.tflite")
+        (report_dir / "labels.txt").write_text("\n".join(pipeline.info.class_names) + "\n")  # for kcv predict on the file
+    report["verify_examples"] = VERIFY_EXAMPLES
+    write_atomic(report_dir / "export_report.json", json.dumps(report, indent=2))
+    report["report_dir"] = str(report_dir)
+    return report
