@@ -141,6 +141,9 @@ class TFLiteSpec(Section):
         None, ge=0, le=1, description="least top-1 agreement with the Keras model (default 0.999 for none/float16, else 0.98)"
     )
     calibration_examples: PositiveInt = Field(200, description="training images for the int8 representative dataset")
+    per_channel: bool = Field(
+        True, description="int8 weight scales per output channel; false: one per tensor, a smaller file (agreement is still checked)"
+    )
 
 
 def build_spec_model() -> type[BaseModel]:

@@ -80,6 +80,15 @@ def test_quantized_files_are_smaller(converted):
     assert sizes["float16"] < 0.6 * sizes["none"]
 
 
+def test_per_tensor_scales_make_a_smaller_file_that_still_agrees(trained, converted, test_images):
+    serving, pipeline = trained
+    calibration, _ = pipeline.raw_examples("train", 200)
+    per_tensor = tflite.convert(serving, "int8_full", calibration, per_channel=False)
+    # 236 output channels (6 + 16 + 120 + 84 + 10) each lose a float32 scale and an int64 zero point
+    assert len(converted["int8_full"]) - len(per_tensor) >= 236 * 12 - 11 * 12
+    assert tflite.evaluate(per_tensor, serving, test_images)["agreement"] >= 0.98
+
+
 def test_int8_full_outputs_are_dequantized(converted, trained, test_images):
     probabilities, times = tflite.run_tflite(converted["int8_full"], test_images[:20])
     assert probabilities.dtype == np.float32 and len(times) == 20
