@@ -65,6 +65,9 @@ class DataPipeline:
         self.data = spec.data
         self.smoke = smoke
         self.source: Source = build_component(self.data.source)
+        if self.source.skipped:
+            print(f"data: skipped {len(self.source.skipped)} unreadable file(s), e.g. {self.source.skipped[0]} "
+                  f"(all listed in the run's metrics.json)")
         self.indices = split_indices(self.source.labels, self.data.splits.model_dump(), self.data.seed)
         if smoke:
             per_split = SMOKE_BATCHES * self.data.batch_size

@@ -183,11 +183,12 @@ def test_image_folder_skips_unreadable_files(image_tree):
     assert len(images) == 24 and all(image.shape == (6, 6, 3) and image.dtype == np.uint8 for image in images)
 
 
-def test_image_folder_through_the_pipeline(image_tree):
+def test_image_folder_through_the_pipeline(image_tree, capsys):
     root, pngs, jpegs, bad = image_tree
     spec = make_spec({"source": {"name": "image_folder", "path": str(root)}, "batch_size": 4, "splits": {"train": 0.5, "val": 0.25, "test": 0.25}})
     pipeline = DataPipeline(spec)
     assert sorted(pipeline.info.skipped) == sorted(bad)
+    assert f"data: skipped {len(bad)} unreadable file(s)" in capsys.readouterr().out
     assert pipeline.info.input_shape == (6, 6, 3)
     assert pipeline.info.class_names == ["cat", "dog"]
     assert sum(pipeline.info.split_sizes.values()) == 24
