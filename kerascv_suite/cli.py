@@ -10,6 +10,10 @@
     kcv export RUN_DIR     SavedModel for TF Serving (and TFLite), checked in a fresh process
     kcv predict EXPORT IN  top-k classes from a SavedModel or .tflite for image files or .npy arrays
     kcv eval RUN_DIR       re-evaluate a finished run on its test split
+    kcv summary MODEL [--input HxWxC] [--classes N] [--set KEY=VALUE ...]
+                           parameters and multiply-accumulates (MACs) per stage of a registered model
+    kcv receptive-field MODEL [--input HxWxC] [--classes N] [--set KEY=VALUE ...]
+                           each layer's receptive field, jump (cumulative stride) and output size
 
 A problem the user can fix (a bad spec, a missing file, unreadable data) prints one line per
 problem and exits with status 2, without a traceback and without creating a run folder.
@@ -77,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     evaluate = commands.add_parser("eval", help="re-evaluate a finished run on its test split")
     evaluate.add_argument("run_dir")
+    for command, help_text in (("summary", "parameters and multiply-accumulates (MACs) per stage of a registered model"),
+                               ("receptive-field", "each layer's receptive field, jump and output size")):
+        arithmetic = commands.add_parser(command, help=help_text)
+        arithmetic.add_argument("model", help="a registered model name (see kcv list models)")
+        arithmetic.add_argument("--input", default="224x224x3", metavar="HxWxC", help="input shape (default 224x224x3)")
+        arithmetic.add_argument("--classes", type=int, default=1000, help="number of classes (default 1000)")
+        arithmetic.add_argument("--set", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                                help="a builder argument, e.g. --set width_multiplier=0.5 (repeatable)")
     return parser
 
 
@@ -230,8 +242,70 @@ def _eval(args) -> int:
     return 0
 
 
+def _registered_model(args):
+    """Build `args.model` at `--input`/`--classes` with the `--set` arguments; every mistake is a one-line UserError."""
+    import inspect
+
+    import yaml
+
+    from kerascv_suite.models.arithmetic import parse_input_shape
+    from kerascv_suite.registry import MODELS, UnknownComponentError, did_you_mean
+
+    try:
+        input_shape = parse_input_shape(args.input)
+    except ValueError as error:
+        raise_user(f"--input: {error}")
+    if args.classes < 1:
+        raise_user(f"--classes: must be at least 1, got {args.classes}")
+    try:
+        builder = MODELS.get(args.model)
+    except UnknownComponentError as error:
+        raise_user(str(error))
+    wanted = inspect.signature(builder).parameters
+    params = {}
+    for item in args.params:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise_user(f"--set: expected KEY=VALUE, got '{item}'")
+        if key not in wanted or key in ("input_shape", "num_classes"):
+            allowed = [k for k in wanted if k not in ("input_shape", "num_classes")]
+            raise_user(f"--set: model '{args.model}' has no argument '{key}'{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
+        params[key] = yaml.safe_load(value)
+    missing = [k for k, p in wanted.items() if p.default is inspect.Parameter.empty and k not in ("input_shape", "num_classes", *params)]
+    if missing:
+        raise_user(f"model '{args.model}' needs {', '.join(missing)}, which only a training pipeline provides")
+    try:
+        return builder(input_shape=input_shape, num_classes=args.classes, **params)
+    except (ValueError, TypeError) as error:
+        raise_user(f"model '{args.model}': {str(error).splitlines()[0]}")
+
+
+def _summary(args) -> int:
+    from kerascv_suite.models.arithmetic import format_count, format_summary, summary
+
+    model = _registered_model(args)
+    rows = summary(model)
+    print(format_summary(rows))
+    macs = rows[-1].macs
+    short = f" ({format_count(macs)})" if macs >= 1e6 else ""
+    print(f"{model.name} at {args.input}: {rows[-1].params:,} parameters, {macs:,} multiply-accumulates{short} per example")
+    return 0
+
+
+def _receptive_field(args) -> int:
+    from kerascv_suite.models.arithmetic import format_receptive_fields, receptive_fields
+
+    model = _registered_model(args)
+    rows = receptive_fields(model)
+    print(format_receptive_fields(rows))
+    last = rows[-1]
+    print(f"{model.name} at {args.input}: the output sees {'×'.join(map(str, last.receptive_field))} input pixels")
+    return 0
+
+
 COMMANDS = {"run": _run, "validate": _validate, "show": _show, "schema": _schema, "list": _list, "data": _data,
-            "graph": _graph, "export": _export, "predict": _predict, "eval": _eval}
+            "graph": _graph, "export": _export, "predict": _predict, "eval": _eval,
+            "summary": _summary, "receptive-field": _receptive_field}
 
 
 def _import_tensorflow_quietly() -> None:
