@@ -243,13 +243,21 @@ def _eval(args) -> int:
 
 
 def _registered_model(args):
-    """Build `args.model` at `--input`/`--classes` with the `--set` arguments; every mistake is a one-line UserError."""
+    """Build `args.model` at `--input`/`--classes` with the `--set` arguments; every mistake is a one-line UserError.
+
+    The `--set` arguments are validated by the same typed component model a spec's `model:`
+    section goes through, so the command accepts exactly what a spec would.
+    """
     import inspect
 
     import yaml
+    from pydantic import ValidationError
 
     from kerascv_suite.models.arithmetic import parse_input_shape
     from kerascv_suite.registry import MODELS, UnknownComponentError, did_you_mean
+    from kerascv_suite.spec import build_component
+    from kerascv_suite.spec.documents import SpecLoader
+    from kerascv_suite.spec.schema import component_model
 
     try:
         input_shape = parse_input_shape(args.input)
@@ -258,24 +266,28 @@ def _registered_model(args):
     if args.classes < 1:
         raise_user(f"--classes: must be at least 1, got {args.classes}")
     try:
-        builder = MODELS.get(args.model)
+        schema = component_model("models", args.model)
     except UnknownComponentError as error:
         raise_user(str(error))
-    wanted = inspect.signature(builder).parameters
     params = {}
     for item in args.params:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise_user(f"--set: expected KEY=VALUE, got '{item}'")
-        if key not in wanted or key in ("input_shape", "num_classes"):
-            allowed = [k for k in wanted if k not in ("input_shape", "num_classes")]
-            raise_user(f"--set: model '{args.model}' has no argument '{key}'{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
-        params[key] = yaml.safe_load(value)
-    missing = [k for k, p in wanted.items() if p.default is inspect.Parameter.empty and k not in ("input_shape", "num_classes", *params)]
-    if missing:
-        raise_user(f"model '{args.model}' needs {', '.join(missing)}, which only a training pipeline provides")
+        params[key] = yaml.load(value, Loader=SpecLoader)
+    allowed = [k for k in schema.model_fields if k != "name"]
     try:
-        return builder(input_shape=input_shape, num_classes=args.classes, **params)
+        component = schema.model_validate({"name": args.model, **params})
+    except ValidationError as error:
+        problem = error.errors()[0]
+        key = ".".join(str(part) for part in problem["loc"])
+        if problem["type"] == "extra_forbidden":
+            raise_user(f"--set: model '{args.model}' has no argument '{key}'{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
+        raise_user(f"--set {key}: {problem['input']!r} is not allowed: {problem['msg']}")
+    if "train_size" in inspect.signature(MODELS.get(args.model)).parameters:
+        raise_user(f"model '{args.model}' needs train_size, which only a training pipeline provides")
+    try:
+        return build_component(component, input_shape=input_shape, num_classes=args.classes)
     except (ValueError, TypeError) as error:
         raise_user(f"model '{args.model}': {str(error).splitlines()[0]}")
 
