@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except UserError as error:
-        for problem in error.problems if hasattr(error, "problems") else [str(error)]:
+        for problem in error.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
 

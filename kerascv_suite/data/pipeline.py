@@ -153,11 +153,7 @@ class DataPipeline:
 
     def raw_examples(self, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The uint8 source images and labels of `split` (what a client would send for serving)."""
-        images, labels = [], []
-        for image, label in self._raw(split).take(limit or -1):
-            images.append(image.numpy())
-            labels.append(label.numpy())
-        return np.stack(images), np.array(labels)
+        return _arrays(self._raw(split), limit)
 
     def dataset(self, split: str, training: bool | None = None, shuffle: bool | None = None) -> tf.data.Dataset:
         """Batched (images, labels) of `split`; training=True shuffles, augments and drops the remainder."""
@@ -188,11 +184,16 @@ class DataPipeline:
 
     def examples(self, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Preprocessed images and labels of `split` as NumPy arrays (for reports and reference checks)."""
-        images, labels = [], []
-        for x, y in self.dataset(split, training=False).unbatch().take(limit or -1):
-            images.append(x.numpy())
-            labels.append(y.numpy())
-        return np.stack(images), np.array(labels)
+        return _arrays(self.dataset(split, training=False).unbatch(), limit)
+
+
+def _arrays(examples: tf.data.Dataset, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Stack the first `limit` (all, if None) (image, label) pairs of an unbatched dataset."""
+    images, labels = [], []
+    for image, label in examples.take(limit or -1):
+        images.append(image.numpy())
+        labels.append(label.numpy())
+    return np.stack(images), np.array(labels)
 
 
 def build_dataset(spec, split: str, training: bool | None = None) -> tf.data.Dataset:

@@ -95,6 +95,8 @@ def predict_tflite(path: Path, inputs, top_k: int) -> list:
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
+    from kerascv_suite.export.serving import resize_pixels
+
     labels_file = path.parent / "labels.txt"
     names = labels_file.read_text().splitlines() if labels_file.is_file() else []
     try:
@@ -118,7 +120,7 @@ def predict_tflite(path: Path, inputs, top_k: int) -> list:
             if batch.shape[-1] != channels:
                 raise UserError(f"{label}: the model takes {channels}-channel images, got {batch.shape[-1]} channels")
         for i, image in enumerate(batch):
-            resized = tf.cast(tf.clip_by_value(tf.round(tf.image.resize(tf.cast(image, tf.float32), (height, width))), 0, 255), tf.uint8)
+            resized = resize_pixels(image, (height, width))
             interpreter.set_tensor(source["index"], resized.numpy()[None].astype(source["dtype"]))
             interpreter.invoke()
             output = interpreter.get_tensor(target["index"])[0].astype(np.float32)

@@ -30,6 +30,12 @@ import tensorflow as tf
 INPUT_NAMES = {"serving_default": "images", "serving_bytes": "image_bytes", "serving_examples": "examples"}
 
 
+def resize_pixels(images, size):
+    """uint8 image(s) resized to `size` (bilinear), rounded back to uint8 pixels."""
+    resized = tf.image.resize(tf.cast(images, tf.float32), size)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
 def inference_copy(model: keras.Model) -> keras.Model:
     """The model's architecture and weights without its optimizer (which would triple the export)."""
     copy = keras.models.clone_model(model)
@@ -78,9 +84,7 @@ class ServingModule(tf.Module):
         """Encoded PNG/JPEG strings [N] → uint8 images [N, H, W, C] at the source's image size."""
 
         def one(data):
-            image = tf.io.decode_image(data, channels=self.channels, expand_animations=False)
-            image = tf.image.resize(tf.cast(image, tf.float32), self.image_size)
-            return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+            return resize_pixels(tf.io.decode_image(data, channels=self.channels, expand_animations=False), self.image_size)
 
         spec = tf.TensorSpec([*self.image_size, self.channels], tf.uint8)
         return tf.map_fn(one, image_bytes, fn_output_signature=spec)
