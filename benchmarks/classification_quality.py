@@ -1,10 +1,11 @@
-"""Quality run of the image-classification chapter: each pipeline trained by a fresh `kcv run`.
+"""Quality runs of the classification chapters: each pipeline trained by a fresh `kcv run`.
 
-Records the digits test accuracy of every pipeline under pipelines/classification/, the
-wall-clock time of the whole command (fresh process: imports, data, training, reports), and
-the machine, in benchmarks/results/classification_digits.{json,md}.
+Records the digits test accuracy of a chapter's pipelines (pipelines/<chapter>/<name>.yaml),
+the wall-clock time of the whole command (fresh process: imports, data, training, reports), and
+the machine, in benchmarks/results/<chapter>_digits.{json,md}.
 
-    python -m benchmarks.classification_quality
+    python -m benchmarks.classification_quality                  # the image-classification chapter
+    python -m benchmarks.classification_quality architectures    # the CNN zoo's quality run
 """
 
 from __future__ import annotations
@@ -20,40 +21,46 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-BARS = {"lenet5": 0.97, "knn_l2": 0.97, "knn_l1": 0.97, "softmax": 0.94, "svm": 0.93, "mlp": 0.96}
+# Each chapter's pipelines (paths under pipelines/, without .yaml) and their test-accuracy bars.
+CHAPTERS = {
+    "classification": {f"classification/{name}": bar for name, bar in
+                       {"lenet5": 0.97, "knn_l2": 0.97, "knn_l1": 0.97, "softmax": 0.94, "svm": 0.93, "mlp": 0.96}.items()},
+    "architectures": {"classification/lenet5": 0.97, "architectures/vgg11": 0.97, "architectures/resnet20": 0.97,
+                      "architectures/densenet121": 0.97, "architectures/mobilenet_v2": 0.97},
+}
 
 
-def run(name: str, runs_dir: Path) -> dict:
-    spec = ROOT / "pipelines" / "classification" / f"{name}.yaml"
+def run(chapter: str, name: str, runs_dir: Path) -> dict:
+    spec = ROOT / "pipelines" / f"{name}.yaml"
     started = time.time()
     subprocess.run([sys.executable, "-m", "kerascv_suite.cli", "run", str(spec), "--runs-dir", str(runs_dir)],
                    check=True, capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     seconds = time.time() - started
     metrics = json.loads(next(runs_dir.glob("*/*/metrics.json")).read_text())
-    return {"accuracy": metrics["test"]["accuracy"], "bar": BARS[name], "command_seconds": round(seconds, 1),
+    return {"accuracy": metrics["test"]["accuracy"], "bar": CHAPTERS[chapter][name], "command_seconds": round(seconds, 1),
             "fit_seconds": metrics["train"]["seconds"], "epochs": metrics["train"]["epochs"], **metrics.get("model", {})}
 
 
-def main() -> None:
+def main(chapter: str = "classification") -> None:
     import tensorflow as tf
 
     results = {}
-    for name in BARS:
+    for name in CHAPTERS[chapter]:
         with tempfile.TemporaryDirectory() as runs_dir:
-            results[name] = run(name, Path(runs_dir))
+            results[name] = run(chapter, name, Path(runs_dir))
             print(name, results[name], flush=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, tensorflow {tf.__version__}"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "classification_digits.json").write_text(json.dumps({"machine": machine, "date": time.strftime("%Y-%m-%d"),
+    (RESULTS / f"{chapter}_digits.json").write_text(json.dumps({"machine": machine, "date": time.strftime("%Y-%m-%d"),
                                                                      "results": results}, indent=2))
-    lines = [f"# Digits classification quality ({time.strftime('%Y-%m-%d')}, {machine})", "",
+    lines = [f"# Digits classification quality, chapter '{chapter}' ({time.strftime('%Y-%m-%d')}, {machine})", "",
              "Test split: 270 of scikit-learn's 1,797 digits (seeded 70/15/15 split). Time: the whole `kcv run` command.", "",
-             "| pipeline | test accuracy | bar | epochs | `kcv run` seconds |", "|---|---|---|---|---|"]
+             "| pipeline (pipelines/…yaml) | test accuracy | bar | epochs | `kcv run` seconds |", "|---|---|---|---|---|"]
     for name, r in results.items():
         lines.append(f"| {name} | {r['accuracy']:.4f} | ≥ {r['bar']} | {r['epochs']} | {r['command_seconds']} |")
-    (RESULTS / "classification_digits.md").write_text("\n".join(lines) + "\n")
-    print((RESULTS / "classification_digits.md").read_text())
+    (RESULTS / f"{chapter}_digits.md").write_text("\n".join(lines) + "\n")
+    print((RESULTS / f"{chapter}_digits.md").read_text())
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:])

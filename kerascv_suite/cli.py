@@ -305,7 +305,10 @@ def _summary(args) -> int:
 
 
 def _receptive_field(args) -> int:
-    from kerascv_suite.models.arithmetic import format_receptive_fields, receptive_fields
+    from kerascv_suite.models.arithmetic import (
+        format_receptive_fields,
+        receptive_fields,
+    )
 
     model = _registered_model(args)
     rows = receptive_fields(model)

@@ -10,7 +10,16 @@ import pytest
 
 import kerascv_suite.registry as registry
 from kerascv_suite.cli import main
-from kerascv_suite.registry import MODELS, REGISTRIES, Component, Registry, UnknownComponentError, did_you_mean, is_import_path, load_components
+from kerascv_suite.registry import (
+    MODELS,
+    REGISTRIES,
+    Component,
+    Registry,
+    UnknownComponentError,
+    did_you_mean,
+    is_import_path,
+    load_components,
+)
 from kerascv_suite.spec import SpecError, build_component, load_spec
 
 

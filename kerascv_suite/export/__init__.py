@@ -16,7 +16,11 @@ from pathlib import Path
 def export_run(model, pipeline, task, spec, run_dir, *, smoke=False, savedmodel=None, tflite=None, directory=None,
                version=None, overwrite=False, request_json=False) -> dict:
     """Export a trained model as the spec says (arguments override the spec); returns the report."""
-    from kerascv_suite.export.savedmodel import VERIFY_EXAMPLES, export_savedmodel, write_request_files
+    from kerascv_suite.export.savedmodel import (
+        VERIFY_EXAMPLES,
+        export_savedmodel,
+        write_request_files,
+    )
     from kerascv_suite.export.serving import ServingModule
     from kerascv_suite.training.runs import new_run_dir, write_atomic
 

@@ -7,7 +7,9 @@ narrow → wide → narrow shape: expand the C input channels t-fold with a 1×1
 tensor depthwise, then project back to a narrow output with a *linear* 1×1 (a ReLU on a
 low-dimensional tensor destroys information), adding the input when the shapes match.
 MobileNetV3 (Howard et al., 2019) adds squeeze-and-excitation on the wide tensor, 5×5
-kernels and hard-swish activations; EfficientNet calls the same block MBConv.
+kernels and hard-swish activations; EfficientNet calls the same block MBConv (with swish,
+and an SE bottleneck sized from the block's input rather than its expanded tensor:
+`se_from_input`).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ def inverted_residual(
     strides: int = 1,
     activation: str = "relu6",
     se: dict | None = None,
+    se_from_input: bool = False,
     norm_momentum: float = 0.9,
     norm_epsilon: float = 1e-3,
     name: str | None = None,
@@ -92,6 +95,8 @@ def inverted_residual(
         activation: activation after the expansion and the depthwise convolution
             ("relu6" in V2; "relu" or "hard_swish" in V3); the projection stays linear.
         se: keyword arguments of `squeeze_excite` applied to the expanded tensor, or None.
+        se_from_input: size the SE bottleneck from the block's input channels C (EfficientNet's
+            MBConv: C/4) instead of the expanded tensor's (MobileNetV3: expanded/4, rounded to 8).
         norm_momentum, norm_epsilon: BatchNorm settings (see `norm_act`).
         name: prefix of the layer names (`{name}_expand_*`, `{name}_depthwise_*`, `{name}_se_*`,
             `{name}_project_*`, `{name}_add`).
@@ -104,10 +109,15 @@ def inverted_residual(
         x = inverted_residual(x, 24, expansion=6, strides=2, name="block1")        # V2
         x = inverted_residual(x, 40, expansion=4, kernel_size=5, strides=2, activation="hard_swish",
                               se={"ratio": 0.25, "gate": "hard_sigmoid"}, name="block3")   # V3
+        x = inverted_residual(x, 40, expansion=6, kernel_size=5, strides=2, activation="swish",
+                              se={"ratio": 0.25, "divisor": 1, "activation": "swish"}, se_from_input=True,
+                              name="stage3_block1")                                          # EfficientNet MBConv
     """
     norm = {"norm_momentum": norm_momentum, "norm_epsilon": norm_epsilon}
     channels = x.shape[-1]
     shortcut = x
+    if se is not None and se_from_input:
+        se = {**se, "base_channels": channels}
     if expansion != 1:
         x = conv_norm_act(x, make_divisible(channels * expansion), 1, activation=activation, **norm, name=_named(name, "expand"))
     x = depthwise_separable(x, filters, kernel_size, strides, activation, pointwise_activation=None, se=se, **norm, name=name)

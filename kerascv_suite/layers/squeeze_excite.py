@@ -14,14 +14,16 @@ def squeeze_excite(
     divisor: int = 8,
     activation: str = "relu",
     gate: str = "sigmoid",
+    base_channels: int | None = None,
     name: str | None = None,
 ):
     """Multiply each channel by a gate in [0, 1] computed from the whole feature map.
 
     squeeze: global average pool → (batch, 1, 1, C); excite: 1×1 conv to
-    `make_divisible(C·ratio, divisor)` channels → `activation` → 1×1 conv back to C →
-    `gate`; the input is then scaled channel by channel. The block costs two small dense
-    layers and lets the network suppress channels that are uninformative for this image.
+    `make_divisible(B·ratio, divisor)` channels (B = `base_channels`, by default C) →
+    `activation` → 1×1 conv back to C → `gate`; the input is then scaled channel by channel.
+    The block costs two small dense layers and lets the network suppress channels that are
+    uninformative for this image.
 
     Args:
         x: a (batch, height, width, C) tensor of the functional API.
@@ -30,6 +32,9 @@ def squeeze_excite(
         activation: activation inside the bottleneck.
         gate: "sigmoid" (the paper), or "hard_sigmoid" = ReLU6(x + 3)/6 (MobileNetV3: cheaper,
             quantises well); any Keras activation with outputs in [0, 1].
+        base_channels: the channel count the ratio applies to; None = C. EfficientNet sizes the
+            SE of an expanded MBConv block from the block's narrow input (a quarter of it), not
+            from the wide tensor the SE acts on as MobileNetV3 does (see `inverted_residual`).
         name: prefix of the layer names (`{name}_squeeze`, `{name}_reduce`, `{name}_expand`, ...).
 
     Returns:
@@ -40,7 +45,7 @@ def squeeze_excite(
         y = squeeze_excite(x, ratio=0.25, gate="hard_sigmoid", name="block4_se")   # 96 → 24 → 96 channels
     """
     channels = x.shape[-1]
-    squeezed = make_divisible(channels * ratio, divisor)
+    squeezed = make_divisible((base_channels or channels) * ratio, divisor)
     s = keras.layers.GlobalAveragePooling2D(keepdims=True, name=_named(name, "squeeze"))(x)
     s = keras.layers.Conv2D(squeezed, 1, activation=activation, name=_named(name, "reduce"))(s)
     s = keras.layers.Conv2D(channels, 1, name=_named(name, "expand"))(s)

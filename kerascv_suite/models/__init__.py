@@ -9,7 +9,19 @@ import contextlib
 
 import keras
 
-from kerascv_suite.models import knn, lenet, linear, mobilenet  # noqa: F401  (registers the families)
+from kerascv_suite.models import (  # noqa: F401  (registers the families)
+    alexnet,
+    densenet,
+    efficientnet,
+    googlenet,
+    knn,
+    lenet,
+    linear,
+    mobilenet,
+    resnet,
+    shufflenet,
+    vgg,
+)
 from kerascv_suite.spec import build_component
 from kerascv_suite.spec.errors import UserError
 

@@ -1,20 +1,33 @@
-"""MobileNetV2 (Sandler et al., 2018) and MobileNetV3 (Howard et al., 2019): accurate CNNs cheap enough for a phone.
+"""MobileNetV1 (Howard et al., 2017), V2 (Sandler et al., 2018) and V3 (Howard et al., 2019): accurate CNNs cheap enough for a phone.
 
-Both stack inverted residual blocks (`kerascv_suite.layers.inverted_residual`): a 1×1
+V1 replaces every standard convolution after the stem by a depthwise-separable one
+(`kerascv_suite.layers.depthwise_separable`): a depthwise 3×3 that filters each channel on
+its own, then a pointwise 1×1 that mixes channels, each followed by BatchNorm and ReLU — 8–9×
+fewer multiply-adds than a 3×3 convolution, for about 1% ImageNet accuracy. Two global knobs
+trade accuracy for cost: the width multiplier α thins every layer (cost ≈ α²) and the
+resolution multiplier is simply the input size.
+
+V2 and V3 stack inverted residual blocks (`kerascv_suite.layers.inverted_residual`): a 1×1
 expansion, a depthwise k×k convolution and a linear 1×1 projection, with a skip connection
 when the shape is kept. V3 is the result of an architecture search on top of V2: some blocks
 gain squeeze-and-excitation with a hard-sigmoid gate, 5×5 kernels and the hard-swish
 activation x·ReLU6(x + 3)/6, and the expensive last stage is slimmed down.
 
-The stage tables below are the papers' (V2 Table 2, V3 Tables 1–2) with the expansion
-ratios of `keras.applications`; at ImageNet configuration (224×224×3, 1000 classes, width
-1.0) every model here has exactly the parameters of its `keras.applications` counterpart
-(built with `weights=None`, and for V3 `include_preprocessing=False`): 3,538,984 (V2),
-2,554,968 (V3 small), 5,507,432 (V3 large). The differences from `keras.applications`
-change no parameter count: BatchNorm momentum 0.9 instead of 0.999 (see
-`kerascv_suite.layers.norm_act`), dropout before the classifier off by default (as timm; the
-spec sets it) and available in V2 too (as torchvision), V3's 1×1 head convolutions written as the equivalent dense layers,
-no softmax (the models output logits), and the small-input stem below.
+The stage tables below are the papers' (V1 Table 1, V2 Table 2, V3 Tables 1–2) with the
+expansion ratios of `keras.applications`; at ImageNet configuration (224×224×3, 1000 classes,
+width 1.0) every model here has exactly the parameters of its `keras.applications`
+counterpart (built with `weights=None`, and for V3 `include_preprocessing=False`): 4,253,864
+(V1), 3,538,984 (V2), 2,554,968 (V3 small), 5,507,432 (V3 large). The differences from
+`keras.applications` change no parameter count: BatchNorm momentum 0.9 instead of 0.99/0.999
+(see `kerascv_suite.layers.norm_act`), dropout before the classifier off by default (as timm;
+the spec sets it) and available in V2 too (as torchvision), V1's and V3's 1×1 head
+convolutions written as the equivalent dense layers (keras.applications' V1 ends with global
+pooling → dropout 0.001 → 1×1 convolution with bias → reshape → softmax: the 1×1 convolution
+on a 1×1 map is our `logits` Dense layer, 1024·1000 + 1000 weights either way), no softmax
+(the models output logits), and the small-input stem below. V1's multiply-accumulates are 569 M
+in the paper and 568.7 M in our `arithmetic`, whose count includes the classifier.
+V1 uses ReLU6 by default, as keras.applications and TF-slim (the paper writes ReLU:
+`activation="relu"`).
 
 Small inputs: the ImageNet network divides height and width by 32 (a stride-2 stem and four
 stride-2 stages), so a 32×32 image would end as a single pixel. With `small_input` (by default: when
@@ -26,6 +39,7 @@ Example::
 
     model = mobilenet_v3_small((32, 32, 1), 10)        # small_input: 4×4 before pooling
     model = mobilenet_v2((224, 224, 3), 1000)          # 7×7 before pooling, 3,538,984 parameters
+    model = mobilenet_v1((224, 224, 3), 1000, width_multiplier=0.5)
 
 In a spec: ``model: {name: mobilenet_v3_small, width_multiplier: 0.75, dropout: 0.2}``.
 """
@@ -37,7 +51,12 @@ from typing import Annotated, Callable, Literal, NamedTuple, Optional
 import keras
 from pydantic import Field, PositiveFloat
 
-from kerascv_suite.layers import conv_norm_act, inverted_residual, make_divisible
+from kerascv_suite.layers import (
+    conv_norm_act,
+    depthwise_separable,
+    inverted_residual,
+    make_divisible,
+)
 from kerascv_suite.registry import MODELS
 
 Fraction = Annotated[float, Field(ge=0, lt=1)]
@@ -54,6 +73,10 @@ class Stage(NamedTuple):
     strides: int
     repeats: int = 1
 
+
+# V1, Table 1: (filters, stride) of the 13 depthwise-separable blocks after the 32-channel 3×3/2 stem.
+# (The paper's table marks the last depthwise convolution "s2" but keeps 7×7 outputs; implementations use 1.)
+V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *((512, 1),) * 5, (1024, 2), (1024, 1))
 
 # Each row: Stage(kernel, expansion t, filters c, squeeze-excite, activation, stride s, repeats n).
 # V2, Table 2: 3×3 kernels, ReLU6, no SE.
@@ -142,6 +165,55 @@ def _mobilenet(
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     logits = keras.layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, logits, name=name)
+
+
+@MODELS.register("mobilenet_v1")
+def mobilenet_v1(
+    input_shape: tuple,
+    num_classes: int,
+    width_multiplier: PositiveFloat = 1.0,
+    activation: Literal["relu", "relu6"] = "relu6",
+    bn_momentum: Fraction = 0.9,
+    bn_epsilon: PositiveFloat = 1e-3,
+    dropout: Fraction = 0.0,
+    small_input: Optional[bool] = None,
+) -> keras.Model:
+    """MobileNetV1: a 3×3 stem and 13 depthwise-separable convolutions (4.3 M parameters, 569 M MACs on ImageNet).
+
+    Args:
+        width_multiplier: α, scales every layer's channels to ⌊c·α⌋ (the paper's 0.25, 0.5,
+            0.75, 1.0, as keras.applications; no rounding to multiples of 8 in V1): cost and
+            parameters ≈ α².
+        activation: after every convolution: "relu6" (keras.applications, TF-slim: keeps
+            activations in a range that quantises well) or "relu" (the paper).
+        bn_momentum: BatchNorm moving-average momentum (Keras convention; keras.applications: 0.99).
+        bn_epsilon: BatchNorm variance epsilon.
+        dropout: dropout rate before the classifier; 0 by default (keras.applications: 0.001).
+        small_input: stride 1 in the stem and the first strided block (output stride 8 instead
+            of 32); None decides by size: on when the input is smaller than 64 pixels.
+
+    Example::
+
+        model = mobilenet_v1((224, 224, 3), 1000)   # 4,253,864 parameters, like keras.applications.MobileNet
+        model = mobilenet_v1((32, 32, 1), 10, width_multiplier=0.25)
+    """
+    if small_input is None:
+        small_input = min(input_shape[:2]) < 64
+    norm = {"norm_momentum": bn_momentum, "norm_epsilon": bn_epsilon}
+    inputs = keras.Input(input_shape, name="images")
+    x = conv_norm_act(inputs, int(32 * width_multiplier), 3, strides=1 if small_input else 2, activation=activation, **norm,
+                      name="stem")
+    keep_resolution = small_input  # the first strided block keeps stride 1 on small inputs
+    for index, (filters, strides) in enumerate(V1_BLOCKS, start=1):
+        if strides > 1 and keep_resolution:
+            strides, keep_resolution = 1, False
+        x = depthwise_separable(x, int(filters * width_multiplier), 3, strides, activation, pointwise_activation=activation,
+                                **norm, name=f"block{index}")
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name="mobilenet_v1")
 
 
 @MODELS.register("mobilenet_v2")

@@ -18,8 +18,19 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from kerascv_suite.registry import REGISTRIES, did_you_mean, is_import_path, load_components
-from kerascv_suite.spec.documents import Origins, apply_overrides, dotted, parse_yaml, read_document
+from kerascv_suite.registry import (
+    REGISTRIES,
+    did_you_mean,
+    is_import_path,
+    load_components,
+)
+from kerascv_suite.spec.documents import (
+    Origins,
+    apply_overrides,
+    dotted,
+    parse_yaml,
+    read_document,
+)
 from kerascv_suite.spec.errors import SpecError
 from kerascv_suite.spec.schema import COMPONENT_SLOTS, INJECTED, build_spec_model
 

@@ -18,7 +18,15 @@ import typing
 from types import UnionType
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, TypeAdapter, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    TypeAdapter,
+    create_model,
+    model_validator,
+)
 
 from kerascv_suite.registry import REGISTRIES, Component
 

@@ -28,7 +28,11 @@ from kerascv_suite.models import build_model
 from kerascv_suite.spec import build_component, load_resolved
 from kerascv_suite.spec.errors import UserError
 from kerascv_suite.training import runs
-from kerascv_suite.training.distribution import make_strategy, multi_worker_fit_support, worker_index
+from kerascv_suite.training.distribution import (
+    make_strategy,
+    multi_worker_fit_support,
+    worker_index,
+)
 from kerascv_suite.training.losses import expected_initial_loss
 from kerascv_suite.training.tracing import TraceMonitor
 from kerascv_suite.viz.plots import plot_curves, read_history

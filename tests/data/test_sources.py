@@ -7,12 +7,11 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import tensorflow_datasets as tfds_lib
 from PIL import Image
 
 from kerascv_suite.data import DataPipeline
-from kerascv_suite.data.sources import digits, image_folder, mnist, npz, tfds, tfrecord, write_tfrecord
+from kerascv_suite.data.sources import image_folder, npz, tfds, tfrecord, write_tfrecord
 from kerascv_suite.registry import DATASETS
 from kerascv_suite.spec.errors import DataError, SpecError
 

@@ -14,9 +14,13 @@ import tensorflow as tf
 from google.protobuf import text_format
 
 from kerascv_suite.cli import main
-from kerascv_suite.data.pipeline import DataPipeline
 from kerascv_suite.export import savedmodel
-from kerascv_suite.export.savedmodel import export_savedmodel, rest_body_to_inputs, versions, write_request_files
+from kerascv_suite.export.savedmodel import (
+    export_savedmodel,
+    rest_body_to_inputs,
+    versions,
+    write_request_files,
+)
 from kerascv_suite.spec import load_spec
 from kerascv_suite.spec.errors import UserError
 from kerascv_suite.training.trainer import train

@@ -4,8 +4,15 @@ import keras
 import pytest
 
 from kerascv_suite.cli import main
-from kerascv_suite.models.arithmetic import (format_summary, layer_macs, output_size, padded_output_size, receptive_fields,
-                                             stage_of, summary)
+from kerascv_suite.models.arithmetic import (
+    format_summary,
+    layer_macs,
+    output_size,
+    padded_output_size,
+    receptive_fields,
+    stage_of,
+    summary,
+)
 from kerascv_suite.registry import MODELS, load_components
 
 load_components()

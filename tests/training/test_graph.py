@@ -9,7 +9,13 @@ from tensorflow.core.framework import function_pb2, graph_pb2
 
 from kerascv_suite.data.pipeline import DataPipeline
 from kerascv_suite.spec import load_spec
-from kerascv_suite.training.graph import count_ops, grappler_op_count, graph_report, trace_train_step, write_graph
+from kerascv_suite.training.graph import (
+    count_ops,
+    graph_report,
+    grappler_op_count,
+    trace_train_step,
+    write_graph,
+)
 from kerascv_suite.training.trainer import compile_model
 from tests.conftest import PIPELINES
 

@@ -6,7 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from kerascv_suite.training.losses import MulticlassHinge, cross_entropy, expected_initial_loss, multiclass_hinge
+from kerascv_suite.training.losses import (
+    MulticlassHinge,
+    cross_entropy,
+    expected_initial_loss,
+    multiclass_hinge,
+)
 
 
 def hinge_reference(labels, scores, margin):

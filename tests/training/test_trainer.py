@@ -4,7 +4,6 @@ import json
 import math
 
 import keras
-import numpy as np
 import pytest
 
 from kerascv_suite.spec import dump_spec, load_spec
