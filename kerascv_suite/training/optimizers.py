@@ -1,6 +1,6 @@
-"""Optimizers and learning-rate schedules: thin, documented doors to Keras's own.
+"""Optimizers: thin, documented doors to Keras's own.
 
-`learning_rate` takes a number or a schedule component.
+`learning_rate` takes a number or a schedule component (`kerascv_suite.training.schedules`).
 
 Example (YAML)::
 
@@ -13,9 +13,9 @@ Example (YAML)::
 from __future__ import annotations
 
 import keras
-from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import NonNegativeFloat, PositiveFloat
 
-from kerascv_suite.registry import OPTIMIZERS, SCHEDULES, Component
+from kerascv_suite.registry import OPTIMIZERS, Component
 
 LearningRate = PositiveFloat | Component["schedules"]
 
@@ -48,29 +48,3 @@ def rmsprop(learning_rate: LearningRate = 0.001, rho: float = 0.9, momentum: Non
 def adagrad(learning_rate: LearningRate = 0.01, initial_accumulator_value: NonNegativeFloat = 0.1):
     """AdaGrad: divide the gradient by the root of the running sum of squared gradients."""
     return keras.optimizers.Adagrad(learning_rate, initial_accumulator_value=initial_accumulator_value)
-
-
-@SCHEDULES.register("exponential_decay")
-def exponential_decay(initial_learning_rate: PositiveFloat, decay_steps: PositiveInt, decay_rate: PositiveFloat, staircase: bool = False):
-    """α·rate^(step/decay_steps); `staircase` makes it a step schedule."""
-    return keras.optimizers.schedules.ExponentialDecay(initial_learning_rate, decay_steps, decay_rate, staircase=staircase)
-
-
-@SCHEDULES.register("cosine_decay")
-def cosine_decay(initial_learning_rate: PositiveFloat, decay_steps: PositiveInt, alpha: NonNegativeFloat = 0.0, warmup_steps: int = 0):
-    """Cosine decay to α·initial over `decay_steps`, after an optional linear warm-up."""
-    return keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup_steps else initial_learning_rate,
-        decay_steps,
-        alpha=alpha,
-        warmup_target=initial_learning_rate if warmup_steps else None,
-        warmup_steps=warmup_steps,
-    )
-
-
-@SCHEDULES.register("piecewise_constant")
-def piecewise_constant(boundaries: list[int], values: list[PositiveFloat]):
-    """Step schedule: values[i] until boundaries[i] (one more value than boundaries)."""
-    if len(values) != len(boundaries) + 1:
-        raise ValueError(f"piecewise_constant needs one more value than boundaries, got {len(values)} and {len(boundaries)}")
-    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
