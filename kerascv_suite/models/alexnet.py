@@ -53,17 +53,17 @@ In a spec: ``model: {name: alexnet, hidden_units: 512, dropout: 0.5}``.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, NamedTuple, Optional
+from typing import Literal, NamedTuple, Optional
 
 import keras
-from pydantic import Field, NonNegativeInt, PositiveInt
+from pydantic import NonNegativeInt, PositiveInt
 
 from kerascv_suite.layers.classifier import dense_classifier
 from kerascv_suite.layers.conv_act import conv_act
 from kerascv_suite.layers.local_response_norm import LocalResponseNormalization
+from kerascv_suite.models.arguments import Fraction
 from kerascv_suite.registry import MODELS
 
-Fraction = Annotated[float, Field(ge=0, lt=1)]
 Filters = tuple[PositiveInt, PositiveInt, PositiveInt, PositiveInt, PositiveInt]
 
 TORCHVISION_FILTERS = (64, 192, 384, 256, 256)

@@ -46,9 +46,8 @@ import keras
 from pydantic import Field, PositiveFloat, PositiveInt
 
 from kerascv_suite.layers.norm_act import conv_norm_act, norm_act
+from kerascv_suite.models.arguments import Fraction
 from kerascv_suite.registry import MODELS
-
-Fraction = Annotated[float, Field(ge=0, lt=1)]
 
 # Table 1: layers per dense block.
 BLOCK_LAYERS = {121: (6, 12, 24, 16), 169: (6, 12, 32, 32), 201: (6, 12, 48, 32)}

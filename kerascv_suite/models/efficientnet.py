@@ -44,17 +44,16 @@ In a spec: ``model: {name: efficientnet, variant: b1, dropout: 0.2}``.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, NamedTuple, Optional
+from typing import Literal, NamedTuple, Optional
 
 import keras
-from pydantic import Field, PositiveFloat
+from pydantic import PositiveFloat
 
 from kerascv_suite.layers.inverted_residual import inverted_residual
 from kerascv_suite.layers.norm_act import conv_norm_act
 from kerascv_suite.layers.widths import make_divisible
+from kerascv_suite.models.arguments import Fraction
 from kerascv_suite.registry import MODELS
-
-Fraction = Annotated[float, Field(ge=0, lt=1)]
 
 
 class Stage(NamedTuple):

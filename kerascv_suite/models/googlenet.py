@@ -55,17 +55,16 @@ In a spec: ``model: {name: googlenet, batch_norm: true, aux_classifiers: true, a
 
 from __future__ import annotations
 
-from typing import Annotated, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 import keras
-from pydantic import Field, NonNegativeFloat, PositiveFloat
+from pydantic import NonNegativeFloat, PositiveFloat
 
 from kerascv_suite.layers.classifier import AdaptiveAveragePool2D
 from kerascv_suite.layers.conv_act import conv_act
 from kerascv_suite.layers.local_response_norm import LocalResponseNormalization
+from kerascv_suite.models.arguments import Fraction
 from kerascv_suite.registry import MODELS
-
-Fraction = Annotated[float, Field(ge=0, lt=1)]
 
 
 class Inception(NamedTuple):

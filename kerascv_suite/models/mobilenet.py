@@ -46,10 +46,10 @@ In a spec: ``model: {name: mobilenet_v3_small, width_multiplier: 0.75, dropout: 
 
 from __future__ import annotations
 
-from typing import Annotated, Callable, Literal, NamedTuple, Optional
+from typing import Callable, Literal, NamedTuple, Optional
 
 import keras
-from pydantic import Field, PositiveFloat
+from pydantic import PositiveFloat
 
 from kerascv_suite.layers import (
     conv_norm_act,
@@ -57,9 +57,8 @@ from kerascv_suite.layers import (
     inverted_residual,
     make_divisible,
 )
+from kerascv_suite.models.arguments import Fraction
 from kerascv_suite.registry import MODELS
-
-Fraction = Annotated[float, Field(ge=0, lt=1)]
 
 
 class Stage(NamedTuple):

@@ -81,9 +81,8 @@ from pydantic import Field, PositiveFloat, PositiveInt
 
 from kerascv_suite.layers.norm_act import conv_norm_act, norm_act
 from kerascv_suite.layers.residual import basic_block, bottleneck_block
+from kerascv_suite.models.arguments import Fraction
 from kerascv_suite.registry import MODELS
-
-Fraction = Annotated[float, Field(ge=0, lt=1)]
 
 # depth → (block, blocks per stage), He et al. (2015) Table 1.
 IMAGENET_DEPTHS = {

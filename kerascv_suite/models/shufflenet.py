@@ -39,17 +39,16 @@ In a spec: ``model: {name: shufflenet_v2, width_multiplier: 0.5}``.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Literal, Optional
 
 import keras
-from pydantic import Field, PositiveFloat
+from pydantic import PositiveFloat
 
 from kerascv_suite.layers.channel_shuffle import ChannelShuffle, ChannelSplit
 from kerascv_suite.layers.inverted_residual import depthwise_separable
 from kerascv_suite.layers.norm_act import conv_norm_act
+from kerascv_suite.models.arguments import Fraction
 from kerascv_suite.registry import MODELS
-
-Fraction = Annotated[float, Field(ge=0, lt=1)]
 
 # Table 5: output channels of stages 2, 3, 4 and of the last 1×1 convolution, per width.
 STAGE_WIDTHS = {

@@ -41,16 +41,15 @@ In a spec: ``model: {name: vgg, depth: 13, batch_norm: true, hidden_units: 512}`
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Literal, Optional
 
 import keras
-from pydantic import Field, NonNegativeInt, PositiveFloat
+from pydantic import NonNegativeInt, PositiveFloat
 
 from kerascv_suite.layers.classifier import dense_classifier
 from kerascv_suite.layers.conv_act import conv_act
+from kerascv_suite.models.arguments import Fraction
 from kerascv_suite.registry import MODELS
-
-Fraction = Annotated[float, Field(ge=0, lt=1)]
 
 WIDTHS = (64, 128, 256, 512, 512)
 # 3×3 convolutions per block, the paper's Table 1: A (11 layers), B (13), D (16), E (19).
