@@ -10,6 +10,12 @@
     kcv export RUN_DIR     SavedModel for TF Serving (and TFLite), checked in a fresh process
     kcv predict EXPORT IN  top-k classes from a SavedModel or .tflite for image files or .npy arrays
     kcv eval RUN_DIR       re-evaluate a finished run on its test split
+    kcv activations SPEC [--init NAME ...] [--set KEY=VALUE ...] [--out DIR]
+                           per-layer activation histograms and statistics at initialisation, per initialiser
+    kcv compare RUN_DIR... [--out PNG] [--label TEXT ...] [--force]
+                           loss, accuracy and learning-rate curves of several runs overlaid in one PNG
+    kcv ensemble RUN_DIR... [--out DIR]
+                           test accuracy of the runs' averaged probabilities against each run's
     kcv summary MODEL [--input HxWxC] [--classes N] [--set KEY=VALUE ...]
                            parameters and multiply-accumulates (MACs) per stage of a registered model
     kcv receptive-field MODEL [--input HxWxC] [--classes N] [--set KEY=VALUE ...]
@@ -81,6 +87,23 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     evaluate = commands.add_parser("eval", help="re-evaluate a finished run on its test split")
     evaluate.add_argument("run_dir")
+    activations = commands.add_parser("activations", help="histograms of each hidden layer's activations at initialisation, per weight initialiser")
+    _spec_arguments(activations)
+    activations.add_argument("--init", dest="initializers", action="append", metavar="NAME",
+                             help="an initialiser to compare (repeatable; default: all of kerascv_suite.layers.initializers)")
+    activations.add_argument("--batch", type=int, default=500, help="training images pushed through (default 500)")
+    activations.add_argument("--out", help="new or empty folder for the report (default: <runs-dir>/<name>/activations/<timestamp>)")
+    activations.add_argument("--runs-dir", default="runs", help="where the default report folder goes (default: ./runs)")
+    compare = commands.add_parser("compare", help="overlay the loss, accuracy and learning-rate curves of one or more runs in one PNG")
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders with a history.csv (one or more)")
+    compare.add_argument("--out", default="compare.png", help="PNG path (default: ./compare.png)")
+    compare.add_argument("--label", dest="labels", action="append", metavar="TEXT",
+                         help="a run's legend label, one per run in order (default: spec name and optimizer)")
+    compare.add_argument("--force", action="store_true", help="overwrite an existing PNG")
+    ensemble = commands.add_parser("ensemble", help="test accuracy of two or more finished runs' averaged probabilities")
+    ensemble.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished run folders on the same data split (two or more)")
+    ensemble.add_argument("--out", help="new or empty folder for ensemble.json/.md (default: <runs-dir>/ensemble/<timestamp>)")
+    ensemble.add_argument("--runs-dir", default="runs", help="where the default report folder goes (default: ./runs)")
     for command, help_text in (("summary", "parameters and multiply-accumulates (MACs) per stage of a registered model"),
                                ("receptive-field", "each layer's receptive field, jump and output size")):
         arithmetic = commands.add_parser(command, help=help_text)
@@ -242,6 +265,51 @@ def _eval(args) -> int:
     return 0
 
 
+def _check_out_folder(out: str | None) -> None:
+    """Fail before the work, not after it, when --out names a folder that already holds files."""
+    if out and Path(out).exists() and (not Path(out).is_dir() or any(Path(out).iterdir())):
+        raise_user(f"--out {out}: already exists and is not an empty folder; results are never overwritten")
+
+
+def _activations(args) -> int:
+    from kerascv_suite.viz.activations import (
+        activation_statistics,
+        write_activation_report,
+    )
+
+    spec = _load(args)
+    _check_out_folder(args.out)
+    stats = activation_statistics(spec, args.initializers, batch=args.batch)
+    out = write_activation_report(stats, args.out, runs_dir=args.runs_dir)
+    print(stats.table())
+    print(f"wrote {out}/ (activations.png, activations.md, activations.json)")
+    return 0
+
+
+def _compare(args) -> int:
+    from kerascv_suite.viz.compare import compare_runs, format_summary, load_runs
+
+    out = compare_runs(args.run_dirs, args.out, labels=args.labels, overwrite=args.force)
+    print(format_summary(load_runs(args.run_dirs, args.labels)))
+    print(f"wrote {out}")
+    return 0
+
+
+def _ensemble(args) -> int:
+    from kerascv_suite.training.ensemble import (
+        ensemble_runs,
+        format_ensemble,
+        write_ensemble_report,
+    )
+
+    _check_out_folder(args.out)
+    result = ensemble_runs(args.run_dirs)
+    out = write_ensemble_report(result, args.out, runs_dir=args.runs_dir)
+    print(format_ensemble(result))
+    print(f"wrote {out}/ (ensemble.json, ensemble.md)")
+    return 0
+
+
 def _registered_model(args):
     """Build `args.model` at `--input`/`--classes` with the `--set` arguments; every mistake is a one-line UserError.
 
@@ -320,7 +388,8 @@ def _receptive_field(args) -> int:
 
 COMMANDS = {"run": _run, "validate": _validate, "show": _show, "schema": _schema, "list": _list, "data": _data,
             "graph": _graph, "export": _export, "predict": _predict, "eval": _eval,
-            "summary": _summary, "receptive-field": _receptive_field}
+            "summary": _summary, "receptive-field": _receptive_field,
+            "activations": _activations, "compare": _compare, "ensemble": _ensemble}
 
 
 def _import_tensorflow_quietly() -> None:

@@ -86,7 +86,7 @@ def test_misspelled_component_parameter_names_the_component(tmp_path, capsys):
     [line] = run_bad(tmp_path, capsys, spec)
     assert at(line, "spec.yaml", 2), line
     assert "model.poolin: unknown key 'poolin' of model 'lenet5' (did you mean 'pooling'?)" in line
-    assert line.endswith("allowed: activation, name, pooling")
+    assert line.endswith("allowed: activation, fractional_ratio, name, pooling")
 
 
 def test_wrong_type(tmp_path, capsys):
@@ -150,7 +150,7 @@ def test_unknown_override_key(tmp_path, capsys):
     """)
     [line] = run_bad(tmp_path, capsys, spec, "--set", "model.dept=3")
     assert line.startswith("error: --set model.dept=3: model.dept: unknown key 'dept' of model 'lenet5'")
-    assert line.endswith("allowed: activation, name, pooling")
+    assert line.endswith("allowed: activation, fractional_ratio, name, pooling")
 
 
 @pytest.mark.parametrize("in_spec", [True, False], ids=["set-in-spec", "default"])
@@ -352,8 +352,8 @@ def test_schema_is_json_with_component_parameters(capsys):
     schema = json.loads(capsys.readouterr().out)
     definitions = schema["$defs"]
     lenet = next(d for d in definitions.values() if d.get("properties", {}).get("name", {}).get("const") == "lenet5")
-    assert set(lenet["properties"]) == {"name", "activation", "pooling"}
-    assert lenet["properties"]["pooling"]["enum"] == ["average", "max"]
+    assert set(lenet["properties"]) == {"name", "activation", "pooling", "fractional_ratio"}
+    assert lenet["properties"]["pooling"]["enum"] == ["average", "max", "fractional_max"]
     assert "input_shape" not in lenet["properties"]  # filled in from the data, not a spec key
     assert {"name", "model"} <= set(schema["required"])
     text = json.dumps(schema)

@@ -1,7 +1,14 @@
-"""Every spec under pipelines/ runs end to end in smoke mode: load, build, fit, evaluate, report."""
+"""Every spec under pipelines/ runs end to end in smoke mode: load, build, fit, evaluate, report.
 
+A transfer-learning spec names the runs of another pipeline as its source (runs/<name>); that
+pipeline is smoke-trained first, once per session, and the spec pointed at its run.
+"""
+
+import functools
 import json
 import math
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -16,9 +23,25 @@ def test_there_are_pipelines():
     assert len(SPECS) >= 6
 
 
+@functools.cache
+def pretrained_runs(name: str) -> Path:
+    """A runs/<name> folder holding a smoke run of the pipeline called `name`."""
+    path = next(p for p in SPECS if load_spec(p).name == name)
+    runs_dir = Path(tempfile.mkdtemp(prefix="pretrained-"))
+    train(load_spec(path), runs_dir=runs_dir, smoke=True)
+    return runs_dir / name
+
+
+def load_runnable(path: Path):
+    spec = load_spec(path)
+    if spec.model.name == "transfer":
+        spec = load_spec(path, overrides=[f"model.source={pretrained_runs(Path(spec.model.source).name)}"])
+    return spec
+
+
 @pytest.mark.parametrize("path", SPECS, ids=[str(p.relative_to(PIPELINES)) for p in SPECS])
 def test_pipeline_runs_in_smoke_mode(path, tmp_path):
-    result = train(load_spec(path), runs_dir=tmp_path, smoke=True)
+    result = train(load_runnable(path), runs_dir=tmp_path, smoke=True)
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
     assert math.isfinite(metrics["test"]["loss"]) and 0.0 <= metrics["test"]["accuracy"] <= 1.0
     assert (result.run_dir / "curves.png").stat().st_size > 0

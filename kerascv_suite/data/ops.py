@@ -8,18 +8,25 @@ both. An op that needs statistics of the training split (per-channel normalisati
 The pipeline injects `input_shape` (the image shape reaching the op) and `seed` (derived
 from ``data.seed``) into builders that ask for them.
 
+Regularising augmentations from keras-cv (they work under Keras 3): `cutout`, `randaugment`,
+and the two that mix examples, `mixup` and `cutmix`. A mixing op has ``mixes_labels = True``
+and is called on (images, labels); the pipeline then gives the training batches one-hot
+float labels, which the library's cross-entropy and accuracy accept next to the validation
+split's integer labels.
+
 Example (YAML)::
 
     preprocess: [{name: resize, size: [32, 32]}, rescale, normalize]
-    augment: [{name: random_crop, padding: 4}, random_flip]
+    augment: [{name: random_crop, padding: 4}, random_flip, {name: mixup, alpha: 0.2}]
 """
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import keras
 import tensorflow as tf
+from pydantic import Field, PositiveFloat, PositiveInt
 
 from kerascv_suite.registry import OPS
 
@@ -120,3 +127,62 @@ def random_rotation(seed: int, degrees: float = 10.0, fill_mode: Literal["consta
 def random_translation(seed: int, fraction: float = 0.1, fill_mode: Literal["constant", "reflect", "nearest"] = "constant"):
     """Shift by a random fraction (up to `fraction` of the height and width)."""
     return keras.layers.RandomTranslation(fraction, fraction, fill_mode=fill_mode, seed=seed)
+
+
+@OPS.register("cutout")
+def cutout(seed: int, size: Annotated[float, Field(gt=0, le=1)] = 0.25, fill_value: float = 0.0):
+    """Blank one random square of side `size`·(height, width) per image (DeVries & Taylor, 2017); keras-cv's `RandomCutout`."""
+    import keras_cv
+
+    return keras_cv.layers.RandomCutout(size, size, fill_mode="constant", fill_value=fill_value, seed=seed)
+
+
+@OPS.register("randaugment")
+def randaugment(
+    seed: int,
+    input_shape: tuple,
+    augmentations_per_image: PositiveInt = 2,
+    magnitude: Annotated[float, Field(ge=0, le=1)] = 0.3,
+    value_range: tuple[float, float] = (0.0, 1.0),
+):
+    """RandAugment (Cubuk et al., 2020): `augmentations_per_image` random ops of one `magnitude`; keras-cv's layer.
+
+    `value_range` is the pixel range reaching the op ([0, 1] after `rescale`). keras-cv's
+    colour ops need three channels, so grayscale images go through RGB and back.
+    """
+    import keras_cv
+
+    layer = keras_cv.layers.RandAugment(value_range=value_range, augmentations_per_image=augmentations_per_image,
+                                        magnitude=magnitude, seed=seed)
+    if input_shape[-1] == 3:
+        return layer
+    return lambda images: tf.image.rgb_to_grayscale(layer(tf.image.grayscale_to_rgb(images)))
+
+
+class _LabelMixer:
+    """A keras-cv mixing layer called on (images, one-hot labels), returning both mixed."""
+
+    mixes_labels = True
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __call__(self, images, labels):
+        mixed = self.layer({"images": images, "labels": labels})
+        return mixed["images"], mixed["labels"]
+
+
+@OPS.register("mixup")
+def mixup(seed: int, alpha: PositiveFloat = 0.2):
+    """Mixup (Zhang et al., 2018): λ·(x₁, y₁) + (1 − λ)·(x₂, y₂) within the batch, λ ~ Beta(alpha, alpha); keras-cv's `MixUp`."""
+    import keras_cv
+
+    return _LabelMixer(keras_cv.layers.MixUp(alpha=alpha, seed=seed))
+
+
+@OPS.register("cutmix")
+def cutmix(seed: int, alpha: PositiveFloat = 1.0):
+    """CutMix (Yun et al., 2019): paste a random box from another image of the batch; labels mix by area; keras-cv's `CutMix`."""
+    import keras_cv
+
+    return _LabelMixer(keras_cv.layers.CutMix(alpha=alpha, seed=seed))

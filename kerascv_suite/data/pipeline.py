@@ -37,6 +37,7 @@ class DataInfo:
     split_sizes: dict[str, int]
     skipped: list[str] = field(default_factory=list)
     raw_shape: tuple | None = None  # the source images' [H, W, C], when they all share it
+    mixed_labels: bool = False  # training batches carry one-hot class distributions (mixup, cutmix)
 
 
 def split_indices(labels: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
@@ -57,6 +58,18 @@ def split_indices(labels: np.ndarray, fractions: dict[str, float], seed: int) ->
     return {name: rng.permutation(np.concatenate(chunks)).astype(np.int64) for name, chunks in parts.items()}
 
 
+def first_per_class(indices: np.ndarray, labels: np.ndarray, per_class: int) -> np.ndarray:
+    """The first `per_class` of `indices` of each class, in their order (the split's seeded shuffle)."""
+    seen: dict[int, int] = {}
+    keep = []
+    for index in indices:
+        label = int(labels[index])
+        if seen.get(label, 0) < per_class:
+            seen[label] = seen.get(label, 0) + 1
+            keep.append(index)
+    return np.asarray(keep, np.int64)
+
+
 class DataPipeline:
     """Builds the tf.data datasets of one spec's splits (source loaded and ops adapted once)."""
 
@@ -69,6 +82,8 @@ class DataPipeline:
             print(f"data: skipped {len(self.source.skipped)} unreadable file(s), e.g. {self.source.skipped[0]} "
                   f"(all listed in the run's metrics.json)")
         self.indices = split_indices(self.source.labels, self.data.splits.model_dump(), self.data.seed)
+        if self.data.train_examples_per_class:
+            self.indices["train"] = first_per_class(self.indices["train"], self.source.labels, self.data.train_examples_per_class)
         if smoke:
             per_split = SMOKE_BATCHES * self.data.batch_size
             self.indices = {k: v[:per_split] for k, v in self.indices.items()}
@@ -90,6 +105,7 @@ class DataPipeline:
             split_sizes={k: len(v) for k, v in self.indices.items()},
             skipped=self.source.skipped,
             raw_shape=self._raw_shape(),
+            mixed_labels=any(getattr(op, "mixes_labels", False) for op in self.augment),
         )
 
     def _raw_shape(self) -> tuple | None:
@@ -134,7 +150,8 @@ class DataPipeline:
             if adapt and hasattr(op, "adapt"):
                 op.adapt(sample.map(lambda x, y: x).batch(256))
             ops.append(op)
-            sample = sample.map(lambda x, y, op=op: (op(x), y))
+            if not getattr(op, "mixes_labels", False):  # mixing keeps the images' shape
+                sample = sample.map(lambda x, y, op=op: (op(x), y))
         return ops
 
     def preprocess_images(self, images: tf.Tensor) -> tf.Tensor:
@@ -170,11 +187,16 @@ class DataPipeline:
             ds = ds.shuffle(min(self.data.shuffle_buffer, len(self.indices[split])), seed=self.data.seed, reshuffle_each_iteration=True)
         ds = ds.batch(self.data.batch_size, drop_remainder=training and self.data.drop_remainder)
         if training and self.augment:
-            ops = self.augment
+            ops, classes, mixed = self.augment, len(self.source.class_names), self.info.mixed_labels
 
             def augment(images, labels):
+                if mixed:
+                    labels = tf.one_hot(labels, classes)
                 for op in ops:
-                    images = op(images)
+                    if getattr(op, "mixes_labels", False):
+                        images, labels = op(images, labels)
+                    else:
+                        images = op(images)
                 return images, labels
 
             ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)

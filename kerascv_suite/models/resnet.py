@@ -79,8 +79,9 @@ from typing import Annotated, Literal, Optional
 import keras
 from pydantic import Field, PositiveFloat, PositiveInt
 
-from kerascv_suite.layers.norm_act import conv_norm_act, norm_act
+from kerascv_suite.layers.norm_act import Norm, conv_norm_act, norm_act
 from kerascv_suite.layers.residual import basic_block, bottleneck_block
+from kerascv_suite.layers.stochastic_depth import stochastic_depth_rates
 from kerascv_suite.models.arguments import Fraction
 from kerascv_suite.registry import MODELS
 
@@ -98,11 +99,18 @@ CIFAR_FILTERS = (16, 32, 64)
 SE_RESNET = {"ratio": 1 / 16, "divisor": 1, "activation": "relu", "gate": "sigmoid"}
 
 
-def _stages(x, repeats, filters, first_strides, block, **block_kwargs):
-    """`repeats[i]` blocks of `filters[i]` per stage; only a stage's first block strides."""
+def _stages(x, repeats, filters, first_strides, block, drop_path: float = 0.0, **block_kwargs):
+    """`repeats[i]` blocks of `filters[i]` per stage; only a stage's first block strides.
+
+    Stochastic depth grows linearly with depth (Huang et al., 2016): block l of L drops its
+    branch with probability `drop_path`·l/L, so early blocks, whose features everything after
+    them builds on, are kept most often.
+    """
+    rates = iter(stochastic_depth_rates(drop_path, sum(repeats)))
     for stage, (count, width, strides) in enumerate(zip(repeats, filters, first_strides), start=1):
         for index in range(count):
-            x = block(x, width, strides=strides if index == 0 else 1, name=f"stage{stage}_block{index + 1}", **block_kwargs)
+            x = block(x, width, strides=strides if index == 0 else 1, drop_path=next(rates),
+                      name=f"stage{stage}_block{index + 1}", **block_kwargs)
     return x
 
 
@@ -139,6 +147,8 @@ def resnet(
     bn_epsilon: PositiveFloat = 1e-5,
     dropout: Fraction = 0.0,
     small_input: Optional[bool] = None,
+    norm: Norm = "batch",
+    drop_path: Fraction = 0.0,
 ) -> keras.Model:
     """ResNet-18/34/50/101/152 for ImageNet-sized inputs (v1, v2, ResNeXt, SE and wide variants are arguments).
 
@@ -161,6 +171,10 @@ def resnet(
         dropout: dropout rate before the classifier (not in the paper or torchvision; 0 by default).
         small_input: a 3×3 stride-1 stem without max-pool (output stride 8 instead of 32); None
             decides by size: on when the input is smaller than 64 pixels.
+        norm: the normalisation of every block: "batch", "layer", "instance" or "group"
+            (`kerascv_suite.layers.norm_act`); bn_momentum applies to "batch" only.
+        drop_path: stochastic depth, the last block's rate of dropping its branch in training
+            (Huang et al., 2016: 0.5 for the deepest); earlier blocks' rates shrink linearly.
 
     Example::
 
@@ -173,7 +187,7 @@ def resnet(
         raise ValueError(f"groups and width_per_group need bottleneck blocks (depth 50, 101 or 152), got depth {depth}")
     if small_input is None:
         small_input = min(input_shape[:2]) < 64
-    norm = {"norm_momentum": bn_momentum, "norm_epsilon": bn_epsilon}
+    norm = {"norm": norm, "norm_momentum": bn_momentum, "norm_epsilon": bn_epsilon}
     inputs = keras.Input(input_shape, name="images")
     if small_input:
         x = _stem(inputs, 64, 3, 1, preactivation, norm)
@@ -187,7 +201,7 @@ def resnet(
     else:
         block = bottleneck_block
         block_kwargs.update(groups=groups, width_per_group=width_per_group, stride_in_1x1=stride_in_1x1)
-    x = _stages(x, repeats, IMAGENET_FILTERS, (1, 2, 2, 2), block, **block_kwargs)
+    x = _stages(x, repeats, IMAGENET_FILTERS, (1, 2, 2, 2), block, drop_path=drop_path, **block_kwargs)
     return _head(inputs, x, num_classes, preactivation, dropout, norm, _resnet_name(depth, preactivation, groups, width_per_group, squeeze_excite))
 
 
@@ -292,6 +306,8 @@ def cifar_resnet(
     zero_init_last_norm: bool = False,
     bn_momentum: Fraction = 0.9,
     bn_epsilon: PositiveFloat = 1e-5,
+    norm: Norm = "batch",
+    drop_path: Fraction = 0.0,
 ) -> keras.Model:
     """The CIFAR ResNets of He et al. (2015) §4.2: 6n+2 layers in three stages of 16/32/64 channels.
 
@@ -320,6 +336,9 @@ def cifar_resnet(
         zero_init_last_norm: start every residual branch at zero (see `resnet`).
         bn_momentum: BatchNorm moving-average momentum (Keras convention).
         bn_epsilon: BatchNorm variance epsilon (PyTorch's 1e-5).
+        norm: "batch", "layer", "instance" or "group" normalisation (see `resnet`).
+        drop_path: stochastic depth rate of the last block (see `resnet`; Huang et al. used 0.5
+            on the 110-layer CIFAR ResNet).
 
     Example::
 
@@ -331,13 +350,13 @@ def cifar_resnet(
         raise ValueError(f"cifar_resnet depth must be {per_block}n+2 with {'bottleneck' if bottleneck else 'basic'} blocks "
                          f"(e.g. {'164' if bottleneck else '20, 56, 110'}), got {depth}")
     shortcut = shortcut or ("projection" if bottleneck else "zero_pad")
-    norm = {"norm_momentum": bn_momentum, "norm_epsilon": bn_epsilon}
+    norm = {"norm": norm, "norm_momentum": bn_momentum, "norm_epsilon": bn_epsilon}
     inputs = keras.Input(input_shape, name="images")
     x = _stem(inputs, CIFAR_FILTERS[0], 3, 1, preactivation, norm)
     block = bottleneck_block if bottleneck else basic_block
     model_name = f"cifar_resnet{depth}" + ("_v2" if preactivation else "")
     return _cifar_network(inputs, x, num_classes, (depth - 2) // per_block, CIFAR_FILTERS, block, preactivation, norm, model_name,
-                          shortcut=shortcut, zero_init_last_norm=zero_init_last_norm)
+                          shortcut=shortcut, zero_init_last_norm=zero_init_last_norm, drop_path=drop_path)
 
 
 @MODELS.register("wide_resnet")

@@ -13,22 +13,28 @@ not spec keys.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
+import json
 import typing
 from types import UnionType
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeInt,
+    PositiveFloat,
     PositiveInt,
     TypeAdapter,
     create_model,
+    field_validator,
     model_validator,
 )
 
-from kerascv_suite.registry import REGISTRIES, Component
+from kerascv_suite.registry import REGISTRIES, Component, did_you_mean
 
 INJECTED = frozenset({"input_shape", "num_classes", "class_names", "train_size", "seed", "run_dir"})
 
@@ -154,6 +160,153 @@ class TFLiteSpec(Section):
     )
 
 
+# The other sections of the spec being validated, resolved, while its `search` section is
+# validated: a search parameter's path is checked against them (see `Spec._search_paths_exist`).
+_RESOLVED_SECTIONS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("resolved_sections", default=None)
+_UNCHECKED = object()  # a section that failed its own validation: its problems are reported already
+
+
+def _resolved_sections(spec_model: type[BaseModel], validated: dict) -> dict:
+    """The sections validated so far as plain data; the ones that failed are `_UNCHECKED`."""
+    sections = {}
+    for name in spec_model.model_fields:
+        if name == "search":
+            continue
+        value = validated.get(name, _UNCHECKED)
+        sections[name] = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    return sections
+
+
+def _check_search_path(path: str) -> str:
+    """A search parameter's dotted path (as in ``--set``) must name a key of the resolved spec."""
+    node = _RESOLVED_SECTIONS.get()
+    if node is None:  # a SearchSpec validated on its own has no spec to check against
+        return path
+    walked: list[str] = []
+    for part in path.split("."):
+        where = ".".join(walked) or "the spec"
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            allowed = sorted(node)
+            raise ValueError(f"no key '{part}' in {where}{did_you_mean(part, allowed)}; allowed: {', '.join(allowed)}")
+        elif isinstance(node, list):
+            indices = f"an index from 0 to {len(node) - 1}" if node else "no index: it is empty"
+            raise ValueError(f"{where} is a list with {len(node)} item(s), no item '{part}' ({indices})")
+        else:
+            raise ValueError(f"{where} is a value, not a section with key '{part}'")
+        if node is _UNCHECKED:
+            return path
+        walked.append(part)
+    return path
+
+
+def _is_none(value) -> bool:
+    return value is None  # keys a search section leaves out stay out of dumps (and specs without one dump as before)
+
+
+class SearchParameter(Section):
+    """The values one spec key takes in a search: a float or int range, or a list of choices.
+
+    Example (YAML)::
+
+        optimizer.learning_rate: {type: float, min: 1.0e-4, max: 1.0e-1, sampling: log}
+        model.dropout: {type: float, min: 0.0, max: 0.5, step: 0.1}
+        model.hidden: {type: choice, values: [[64], [128, 64]]}
+    """
+
+    type: Literal["float", "int", "choice"] = Field(description="float or int: a range from min to max; choice: one of values")
+    min: Optional[Union[int, float]] = Field(None, exclude_if=_is_none, description="float/int: the lowest value")
+    max: Optional[Union[int, float]] = Field(None, exclude_if=_is_none, description="float/int: the highest value (included)")
+    sampling: Literal["linear", "log"] = Field(
+        "linear", description="log: uniform in log(value), for scales such as learning rates and weight decay"
+    )
+    step: Optional[PositiveFloat] = Field(
+        None, exclude_if=_is_none, description="float/int: spacing of the allowed values, added (linear) or multiplied (log, above 1); int: default 1"
+    )
+    values: Optional[list[Any]] = Field(None, exclude_if=_is_none, description="choice: the values, any YAML (numbers, strings, lists, mappings)")
+
+    @model_validator(mode="after")
+    def _check_range(self):
+        if self.type == "choice":
+            given = [key for key in ("min", "max", "step") if getattr(self, key) is not None]
+            if given or self.sampling != "linear":
+                raise ValueError(f"a choice takes values, not {', '.join(given or ['sampling'])}")
+            if not self.values:
+                raise ValueError("a choice needs at least one value")
+            if len({json.dumps(v, sort_keys=True, default=str) for v in self.values}) < len(self.values):
+                raise ValueError("a choice lists a value twice")
+            return self
+        if self.values is not None:
+            raise ValueError(f"a {self.type} range takes min and max, not values (or use type: choice)")
+        if self.min is None or self.max is None:
+            raise ValueError(f"a {self.type} range needs min and max")
+        if self.type == "int" and not all(float(v).is_integer() for v in (self.min, self.max, self.step or 1)):
+            raise ValueError("an int range needs whole-number min, max and step")
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min:g}) must be below max ({self.max:g})")
+        if self.sampling == "log" and self.min <= 0:
+            raise ValueError(f"log sampling needs min above 0, got min {self.min:g}")
+        if self.sampling == "log" and self.step is not None and self.step <= 1:
+            raise ValueError(f"with log sampling the step multiplies, so it must be above 1, got step {self.step:g}")
+        return self
+
+    @property
+    def discrete(self) -> bool:
+        """Whether the values are a finite list (all but a float range without a step)."""
+        return self.type != "float" or self.step is not None
+
+
+class SearchSpec(Section):
+    """A hyperparameter search over this spec's values (`kcv tune`), run by keras-tuner.
+
+    Each trial trains the spec with its parameters set at their dotted paths, as ``--set``
+    would, and is scored by the best epoch's value of `objective`.
+    """
+
+    parameters: dict[Annotated[str, AfterValidator(_check_search_path)], SearchParameter] = Field(
+        min_length=1, description="dotted spec path (as in --set, e.g. optimizer.learning_rate) → the values it takes"
+    )
+    strategy: Literal["random", "grid", "bayesian", "hyperband"] = Field(
+        "random", description="how trials are chosen: keras-tuner's RandomSearch, GridSearch, BayesianOptimization or Hyperband oracle"
+    )
+    objective: str = Field(
+        "val_loss", description="a Keras log key (val_loss, val_accuracy, loss, ...); a trial scores its best epoch's value"
+    )
+    direction: Literal["auto", "min", "max"] = Field(
+        "auto", description="auto: min when the objective names a loss or an error, else max"
+    )
+    trials: PositiveInt = Field(
+        10, description="most trials (random, grid, bayesian; grid also stops when every combination ran); hyperband ignores it"
+    )
+    max_epochs: Optional[PositiveInt] = Field(None, description="hyperband: the most epochs one model trains (default train.epochs)")
+    factor: int = Field(3, ge=2, description="hyperband: each round keeps the best 1/factor of the models and trains them factor× longer")
+    seed: NonNegativeInt = Field(0, description="seed of the strategy's sampling (each trial trains with train.seed)")
+
+    # `strategy` follows `parameters` so that this check can see them and report on the one key.
+    @field_validator("strategy")
+    @classmethod
+    def _grid_needs_discrete_values(cls, strategy, info):
+        continuous = [path for path, p in (info.data.get("parameters") or {}).items() if not p.discrete]
+        if strategy == "grid" and continuous:
+            raise ValueError(
+                f"grid search needs discrete parameters, and {', '.join(continuous)} "
+                f"{'is a float range' if len(continuous) == 1 else 'are float ranges'} without a step: "
+                f"give a step or use type: choice"
+            )
+        return strategy
+
+    @property
+    def minimize(self) -> bool:
+        """Whether a lower objective is better."""
+        if self.direction != "auto":
+            return self.direction == "min"
+        name = self.objective.lower()
+        return "loss" in name or "error" in name
+
+
 def build_spec_model() -> type[BaseModel]:
     """Build the `Spec` model from the registries as they are now (plugins included).
 
@@ -181,6 +334,9 @@ def _build_spec_model() -> type[BaseModel]:
         shuffle_buffer: PositiveInt = 10000
         cache: bool = Field(True, description="cache preprocessed examples in memory")
         drop_remainder: bool = Field(True, description="drop the last partial training batch (static shapes)")
+        train_examples_per_class: Optional[PositiveInt] = Field(
+            None, description="keep only the first N training examples of each class (few-label experiments); val and test stay whole"
+        )
 
     class TrainSpec(Section):
         """How `model.fit` runs."""
@@ -217,5 +373,19 @@ def _build_spec_model() -> type[BaseModel]:
         optimizer: component_union("optimizers") = _component("optimizers", "adam")
         train: TrainSpec = Field(default_factory=TrainSpec)
         export: ExportSpec = Field(default_factory=ExportSpec)
+        # Keep `search` the last field: its paths are checked against the sections validated before it.
+        search: Optional[SearchSpec] = Field(
+            None, exclude_if=_is_none,
+            description="a hyperparameter search over this spec's values (`kcv tune`); specs without one dump without it",
+        )
+
+        @field_validator("search", mode="wrap")
+        @classmethod
+        def _search_paths_exist(cls, value, handler, info):
+            token = _RESOLVED_SECTIONS.set(_resolved_sections(cls, info.data))
+            try:
+                return handler(value)
+            finally:
+                _RESOLVED_SECTIONS.reset(token)
 
     return Spec

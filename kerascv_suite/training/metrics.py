@@ -11,12 +11,33 @@ import keras
 from pydantic import PositiveInt
 
 from kerascv_suite.registry import METRICS
+from kerascv_suite.training.losses import class_targets
+
+
+def _top_class_matches(y_true, y_pred):
+    targets = class_targets(y_true, y_pred.shape[-1], "float32")
+    return keras.ops.cast(keras.ops.argmax(targets, axis=-1) == keras.ops.argmax(y_pred, axis=-1), "float32")
+
+
+@keras.saving.register_keras_serializable(package="kerascv_suite")
+class Accuracy(keras.metrics.MeanMetricWrapper):
+    """Share of examples whose highest score is the true class; with mixed labels (mixup), the largest share.
+
+    Keras's `SparseCategoricalAccuracy` takes integer labels only; training with mixup or
+    cutmix feeds class distributions, validation integer labels.
+    """
+
+    def __init__(self, name: str = "accuracy", dtype=None):
+        super().__init__(_top_class_matches, name=name, dtype=dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
 
 
 @METRICS.register("accuracy")
 def accuracy() -> keras.metrics.Metric:
     """Share of examples whose highest score is the true class."""
-    return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    return Accuracy()
 
 
 @METRICS.register("top_k_accuracy")

@@ -2,6 +2,16 @@
 
 `learning_rate` takes a number or a schedule component (`kerascv_suite.training.schedules`).
 
+Two regularisers live here rather than in the model:
+
+- `weight_decay`: decoupled weight decay, x ← x − α·λ·x after the update (Loshchilov & Hutter,
+  2019), applied by Keras to every trainable variable. An L2 penalty in the loss is the model's
+  `l2` argument instead: the two are the same for plain SGD but not for adaptive methods, where
+  the penalty's gradient is rescaled along with the loss's. A spec says which it wants by where
+  it puts the number.
+- `ema_momentum`: Polyak averaging; Keras keeps x̄ ← m·x̄ + (1 − m)·x after every step and
+  writes x̄ into the model when `fit` ends, so the saved and evaluated model is the average.
+
 Example (YAML)::
 
     optimizer:
@@ -12,39 +22,56 @@ Example (YAML)::
 
 from __future__ import annotations
 
+from typing import Annotated, Optional
+
 import keras
-from pydantic import NonNegativeFloat, PositiveFloat
+from pydantic import Field, NonNegativeFloat, PositiveFloat
 
 from kerascv_suite.registry import OPTIMIZERS, Component
 
 LearningRate = PositiveFloat | Component["schedules"]
+EmaMomentum = Optional[Annotated[float, Field(gt=0, lt=1)]]
+
+
+def _regularisers(weight_decay: float | None, ema_momentum: float | None) -> dict:
+    """Keras optimizer arguments for decoupled weight decay and Polyak averaging (EMA)."""
+    return {"weight_decay": weight_decay or None, "use_ema": ema_momentum is not None, "ema_momentum": ema_momentum or 0.99}
 
 
 @OPTIMIZERS.register("sgd")
-def sgd(learning_rate: LearningRate = 0.01, momentum: NonNegativeFloat = 0.0, nesterov: bool = False):
-    """Stochastic gradient descent, optionally with (Nesterov) momentum: v ← ρv − αg, x ← x + v."""
-    return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov)
+def sgd(learning_rate: LearningRate = 0.01, momentum: NonNegativeFloat = 0.0, nesterov: bool = False,
+        weight_decay: NonNegativeFloat = 0.0, ema_momentum: EmaMomentum = None):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum: v ← ρv − αg, x ← x + v.
+
+    `weight_decay` and `ema_momentum` as in the module docstring (every optimizer has them).
+    """
+    return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov, **_regularisers(weight_decay, ema_momentum))
 
 
 @OPTIMIZERS.register("adam")
-def adam(learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: PositiveFloat = 1e-7):
-    """Adam: bias-corrected first and second moments of the gradient."""
-    return keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+def adam(learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: PositiveFloat = 1e-7,
+         ema_momentum: EmaMomentum = None):
+    """Adam: bias-corrected first and second moments of the gradient (decoupled decay: `adamw`)."""
+    return keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, **_regularisers(None, ema_momentum))
 
 
 @OPTIMIZERS.register("adamw")
-def adamw(learning_rate: LearningRate = 0.001, weight_decay: NonNegativeFloat = 0.004, beta_1: float = 0.9, beta_2: float = 0.999):
+def adamw(learning_rate: LearningRate = 0.001, weight_decay: NonNegativeFloat = 0.004, beta_1: float = 0.9, beta_2: float = 0.999,
+          ema_momentum: EmaMomentum = None):
     """Adam with decoupled weight decay (not an L2 term in the loss)."""
-    return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2)
+    return keras.optimizers.AdamW(learning_rate, beta_1=beta_1, beta_2=beta_2, **_regularisers(weight_decay, ema_momentum))
 
 
 @OPTIMIZERS.register("rmsprop")
-def rmsprop(learning_rate: LearningRate = 0.001, rho: float = 0.9, momentum: NonNegativeFloat = 0.0):
+def rmsprop(learning_rate: LearningRate = 0.001, rho: float = 0.9, momentum: NonNegativeFloat = 0.0,
+            weight_decay: NonNegativeFloat = 0.0, ema_momentum: EmaMomentum = None):
     """RMSProp: divide the gradient by a leaky running RMS of past gradients."""
-    return keras.optimizers.RMSprop(learning_rate, rho=rho, momentum=momentum)
+    return keras.optimizers.RMSprop(learning_rate, rho=rho, momentum=momentum, **_regularisers(weight_decay, ema_momentum))
 
 
 @OPTIMIZERS.register("adagrad")
-def adagrad(learning_rate: LearningRate = 0.01, initial_accumulator_value: NonNegativeFloat = 0.1):
+def adagrad(learning_rate: LearningRate = 0.01, initial_accumulator_value: NonNegativeFloat = 0.1,
+            weight_decay: NonNegativeFloat = 0.0, ema_momentum: EmaMomentum = None):
     """AdaGrad: divide the gradient by the root of the running sum of squared gradients."""
-    return keras.optimizers.Adagrad(learning_rate, initial_accumulator_value=initial_accumulator_value)
+    return keras.optimizers.Adagrad(learning_rate, initial_accumulator_value=initial_accumulator_value,
+                                    **_regularisers(weight_decay, ema_momentum))

@@ -2,7 +2,7 @@
 
 Everything trains through `model.fit` — models with their own `train_step` (k-NN now;
 GANs and VAEs later) included — inside a `tf.distribute` strategy scope, with the default
-callbacks every run needs: CSV history, TensorBoard, NaN guard, best checkpoint, and
+callbacks every run needs: the learning rate in the logs, CSV history, TensorBoard, NaN guard, best checkpoint, and
 `BackupAndRestore`, which makes a killed run resume from its last finished epoch.
 
 Example::
@@ -28,12 +28,14 @@ from kerascv_suite.models import build_model
 from kerascv_suite.spec import build_component, load_resolved
 from kerascv_suite.spec.errors import UserError
 from kerascv_suite.training import runs
+from kerascv_suite.training.callbacks import LearningRateLogger
 from kerascv_suite.training.distribution import (
     make_strategy,
     multi_worker_fit_support,
     worker_index,
 )
-from kerascv_suite.training.losses import expected_initial_loss
+from kerascv_suite.training.lbfgs import LBFGS, FullBatchLBFGSModel, check_full_batch
+from kerascv_suite.training.losses import CrossEntropy, expected_initial_loss
 from kerascv_suite.training.tracing import TraceMonitor
 from kerascv_suite.viz.plots import plot_curves, read_history
 
@@ -49,9 +51,17 @@ def compile_model(spec, info, strategy=None, jit_compile=None):
     task = build_component(spec.task)
     with (strategy or tf.distribute.get_strategy()).scope():
         model = build_model(spec, info)
+        optimizer = build_component(spec.optimizer)
+        if isinstance(optimizer, LBFGS):
+            problem = check_full_batch(spec.data.batch_size, spec.data.drop_remainder, info.split_sizes["train"])
+            if problem:
+                raise UserError(f"optimizer lbfgs: {problem}")
+            model = FullBatchLBFGSModel(model.inputs, model.outputs, name=model.name)
         loss = build_component(spec.loss) if spec.loss is not None else task.loss()
+        if info.mixed_labels and not isinstance(loss, CrossEntropy):
+            raise UserError(f"loss: mixup and cutmix train on mixed labels, which only cross_entropy takes, not {spec.loss.name}")
         model.compile(
-            optimizer=build_component(spec.optimizer),
+            optimizer=optimizer,
             loss=loss,
             metrics=task.metrics() + [build_component(m) for m in spec.train.metrics],
             jit_compile=spec.train.jit_compile if jit_compile is None else jit_compile,
@@ -61,6 +71,7 @@ def compile_model(spec, info, strategy=None, jit_compile=None):
 
 def _callbacks(run_dir: Path, spec, model) -> list:
     return [
+        LearningRateLogger(),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
         keras.callbacks.ModelCheckpoint(

@@ -31,11 +31,18 @@ def read_history(path: str | Path) -> dict[str, list[float]]:
 
 
 def plot_curves(history: dict[str, list[float]], path: str | Path, title: str = "") -> None:
-    """One panel per metric (loss, accuracy, ...), train and validation curves by epoch."""
-    metrics = [k for k in history if k != "epoch" and not k.startswith("val_") and k not in ("learning_rate",)]
+    """One panel per metric (loss, accuracy, ...), train and validation curves by epoch, and the learning rate."""
+    metrics = [k for k in history if k != "epoch" and not k.startswith("val_")]
     fig, axes = plt.subplots(1, max(len(metrics), 1), figsize=(4.5 * max(len(metrics), 1), 3.5), squeeze=False)
     epochs = np.asarray(history["epoch"]) + 1
     for ax, metric in zip(axes[0], metrics):
+        if metric == "learning_rate":
+            ax.plot(epochs, history[metric], marker="o", ms=3, color="tab:green")
+            ax.set_yscale("log")
+            ax.set_xlabel("epoch")
+            ax.set_title("learning rate (log scale)")
+            ax.grid(alpha=0.3)
+            continue
         ax.plot(epochs, history[metric], marker="o", ms=3, label="train")
         if f"val_{metric}" in history:
             ax.plot(epochs, history[f"val_{metric}"], marker="o", ms=3, label="val")

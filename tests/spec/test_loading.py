@@ -137,7 +137,7 @@ def test_renamed_component_replaces_the_base_component_whole(tmp_path):
         optimizer: adam
     """))
     # mlp's hidden/dropout would be unknown keys of lenet5: nothing of the base's model leaks.
-    assert spec.model.model_dump() == {"name": "lenet5", "activation": "tanh", "pooling": "max"}
+    assert spec.model.model_dump() == {"name": "lenet5", "activation": "tanh", "pooling": "max", "fractional_ratio": 1.414}
     assert spec.optimizer.name == "adam" and not hasattr(spec.optimizer, "momentum")
     assert origin_of(spec, ("model", "activation")) == "default"
     assert points_at(origin_of(spec, ("model", "pooling")), "spec.yaml", 2)
@@ -319,7 +319,7 @@ def test_resolved_spec_serialises_without_warnings(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # pydantic warns when a default is not of its field's class
         data = resolved(spec)
-    assert data["data"]["source"] == {"name": "digits"}
+    assert data["data"]["source"] == {"name": "digits", "classes": None}
     assert data["optimizer"]["name"] == "adam"
 
 

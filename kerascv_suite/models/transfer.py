@@ -1,0 +1,98 @@
+"""Transfer learning: a new head on the features of a model trained earlier, fine-tuned or frozen.
+
+The syllabus's recipe for a small dataset: take a network trained on a big one, keep its
+layers up to a feature layer, put a new classifier on top, and either
+
+- freeze the whole backbone and train only the new linear head — a linear classifier on
+  extracted features (`freeze_until: all`), best with very few labels; or
+- freeze the early, generic layers (`freeze_until: <layer>`) and fine-tune the rest with a
+  learning rate well below the original one (the spec's optimizer says how low).
+
+The backbone comes from a finished run (its model.keras), from a runs/<name> folder (its newest
+finished run), or from a saved `.keras` model file; its weights come with it. Frozen
+BatchNorm layers run in inference mode (Keras 3), so their statistics stay those of the
+pre-training data.
+
+Example (YAML)::
+
+    model: {name: transfer, source: runs/transfer_pretrain_digits, features: f6_act, freeze_until: all}
+    optimizer: {name: adam, learning_rate: 0.0001}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import keras
+from pydantic import NonNegativeInt
+
+from kerascv_suite.models.arguments import Fraction
+from kerascv_suite.registry import MODELS
+from kerascv_suite.training.runs import FINISHED_MARKER
+
+
+def resolve_source(source: str | Path) -> Path:
+    """The model file `source` names: a `.keras` file, a run folder, or a runs/<name> folder (newest finished run)."""
+    path = Path(source)
+    if path.is_file():
+        if path.suffix != ".keras":
+            raise ValueError(f"source {path} is not a .keras model file")
+        return path
+    if (path / "model.keras").is_file():
+        return path / "model.keras"
+    if path.is_dir():
+        finished = sorted(p for p in path.iterdir() if (p / FINISHED_MARKER).is_file() and (p / "model.keras").is_file())
+        if finished:
+            return finished[-1] / "model.keras"
+        raise ValueError(f"source {path} holds no finished run with a model.keras")
+    raise ValueError(f"source {path} not found (a .keras file, a run folder, or a runs/<name> folder)")
+
+
+@MODELS.register("transfer")
+def transfer(
+    input_shape: tuple,
+    num_classes: int,
+    source: str,
+    features: Optional[str] = None,
+    freeze_until: Optional[str] = None,
+    hidden: NonNegativeInt = 0,
+    dropout: Fraction = 0.0,
+) -> keras.Model:
+    """A pre-trained model's layers up to `features`, then a new classifier; layers up to `freeze_until` frozen.
+
+    Args:
+        source: where the pre-trained model is: a `.keras` file, a run folder, or runs/<name>
+            (the newest finished run of that name).
+        features: the layer whose output the new head reads (default: the input of the source
+            model's last layer, i.e. everything but its classifier).
+        freeze_until: freeze every layer up to and including this one; "all" freezes the whole
+            backbone (a linear classifier on fixed features when `hidden` is 0); None fine-tunes all.
+        hidden: width of a new hidden layer (ReLU) before the new classifier; 0 for a linear head.
+        dropout: dropout rate before the new classifier.
+
+    Example::
+
+        model = transfer((32, 32, 1), 5, source="runs/transfer_pretrain_digits", features="f6_act", freeze_until="c3")
+    """
+    pretrained = keras.saving.load_model(resolve_source(source), compile=False)
+    expected = tuple(pretrained.inputs[0].shape[1:])
+    if expected != tuple(input_shape):
+        raise ValueError(f"source model takes inputs of shape {list(expected)}, the data gives {list(input_shape)}")
+    names = [layer.name for layer in pretrained.layers]
+    for key, name in (("features", features), ("freeze_until", freeze_until)):
+        if name is not None and name not in names and not (key == "freeze_until" and name == "all"):
+            raise ValueError(f"{key}: no layer '{name}' in the source model; its layers: {', '.join(names)}")
+    feature_output = pretrained.get_layer(features).output if features else pretrained.layers[-1].input
+    backbone = names[: names.index(features) + 1] if features else names[:-1]
+    if freeze_until is not None:
+        frozen = backbone if freeze_until == "all" else names[: names.index(freeze_until) + 1]
+        for name in frozen:
+            pretrained.get_layer(name).trainable = False
+    x = feature_output
+    if hidden:
+        x = keras.layers.Dense(hidden, activation="relu", name="transfer_hidden")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="transfer_dropout")(x)
+    logits = keras.layers.Dense(num_classes, name="transfer_logits")(x)
+    return keras.Model(pretrained.inputs, logits, name=f"{pretrained.name}_transfer")
