@@ -16,6 +16,8 @@
                            loss, accuracy and learning-rate curves of several runs overlaid in one PNG
     kcv ensemble RUN_DIR... [--out DIR]
                            test accuracy of the runs' averaged probabilities against each run's
+    kcv tune SPEC [--smoke] [--out DIR]
+                           keras-tuner search over the spec's `search:` section: ranked trials, plot, best spec
     kcv summary MODEL [--input HxWxC] [--classes N] [--set KEY=VALUE ...]
                            parameters and multiply-accumulates (MACs) per stage of a registered model
     kcv receptive-field MODEL [--input HxWxC] [--classes N] [--set KEY=VALUE ...]
@@ -104,6 +106,11 @@ def _parser() -> argparse.ArgumentParser:
     ensemble.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished run folders on the same data split (two or more)")
     ensemble.add_argument("--out", help="new or empty folder for ensemble.json/.md (default: <runs-dir>/ensemble/<timestamp>)")
     ensemble.add_argument("--runs-dir", default="runs", help="where the default report folder goes (default: ./runs)")
+    tune = commands.add_parser("tune", help="search the spec's `search:` hyperparameters with keras-tuner; writes ranked trials and the best spec")
+    _spec_arguments(tune)
+    tune.add_argument("--smoke", action="store_true", help="a few batches, one epoch, at most two trials")
+    tune.add_argument("--out", help="search folder (default: <runs-dir>/<name>/tune-<timestamp>, or the unfinished search to resume)")
+    tune.add_argument("--runs-dir", default="runs", help="where search folders go (default: ./runs)")
     for command, help_text in (("summary", "parameters and multiply-accumulates (MACs) per stage of a registered model"),
                                ("receptive-field", "each layer's receptive field, jump and output size")):
         arithmetic = commands.add_parser(command, help=help_text)
@@ -310,6 +317,14 @@ def _ensemble(args) -> int:
     return 0
 
 
+def _tune(args) -> int:
+    from kerascv_suite.training.tuning import tune
+
+    result = tune(_load(args), out_dir=args.out, runs_dir=args.runs_dir, smoke=args.smoke)
+    print(f"wrote {result.out_dir}/ (trials.md, trials.csv, objective.png, best_spec.yaml)")
+    return 0
+
+
 def _registered_model(args):
     """Build `args.model` at `--input`/`--classes` with the `--set` arguments; every mistake is a one-line UserError.
 
@@ -389,7 +404,7 @@ def _receptive_field(args) -> int:
 COMMANDS = {"run": _run, "validate": _validate, "show": _show, "schema": _schema, "list": _list, "data": _data,
             "graph": _graph, "export": _export, "predict": _predict, "eval": _eval,
             "summary": _summary, "receptive-field": _receptive_field,
-            "activations": _activations, "compare": _compare, "ensemble": _ensemble}
+            "activations": _activations, "compare": _compare, "ensemble": _ensemble, "tune": _tune}
 
 
 def _import_tensorflow_quietly() -> None:

@@ -8,8 +8,8 @@ both. An op that needs statistics of the training split (per-channel normalisati
 The pipeline injects `input_shape` (the image shape reaching the op) and `seed` (derived
 from ``data.seed``) into builders that ask for them.
 
-Regularising augmentations from keras-cv (they work under Keras 3): `cutout`, `randaugment`,
-and the two that mix examples, `mixup` and `cutmix`. A mixing op has ``mixes_labels = True``
+Regularising augmentations: keras-cv's `cutout`, `randaugment` and `mixup` (they work under
+Keras 3), and `cutmix` (the library's own, see `CutMix`); `mixup` and `cutmix` mix examples. A mixing op has ``mixes_labels = True``
 and is called on (images, labels); the pipeline then gives the training batches one-hot
 float labels, which the library's cross-entropy and accuracy accept next to the validation
 split's integer labels.
@@ -131,10 +131,12 @@ def random_translation(seed: int, fraction: float = 0.1, fill_mode: Literal["con
 
 @OPS.register("cutout")
 def cutout(seed: int, size: Annotated[float, Field(gt=0, le=1)] = 0.25, fill_value: float = 0.0):
-    """Blank one random square of side `size`·(height, width) per image (DeVries & Taylor, 2017); keras-cv's `RandomCutout`."""
+    """Blank one square of side `size`·(height, width) per image at a random centre, clipped at the border
+    (DeVries & Taylor, 2017); keras-cv's `RandomCutout`, given (size, size) so every square has the paper's
+    fixed size (a single number would make keras-cv draw each side from [0, size])."""
     import keras_cv
 
-    return keras_cv.layers.RandomCutout(size, size, fill_mode="constant", fill_value=fill_value, seed=seed)
+    return keras_cv.layers.RandomCutout((size, size), (size, size), fill_mode="constant", fill_value=fill_value, seed=seed)
 
 
 @OPS.register("randaugment")
@@ -180,9 +182,53 @@ def mixup(seed: int, alpha: PositiveFloat = 0.2):
     return _LabelMixer(keras_cv.layers.MixUp(alpha=alpha, seed=seed))
 
 
+class CutMix:
+    """CutMix (Yun et al., 2019): paste a random box from another image of the batch; labels mix by the pasted share.
+
+    For each image, λ ~ Beta(alpha, alpha), a box of (√(1 − λ)·H) × (√(1 − λ)·W) pixels centred at a
+    uniformly random pixel and clipped at the border (the paper's reference `rand_bbox`), taken from the
+    image at the same index of a random permutation of the batch. The label is then
+    w·y + (1 − w)·y_other with w the share of the image's own pixels left, counted on the pixel mask.
+
+    Written here because neither library's layer gives that label: keras-cv 0.9's `CutMix` weighs the
+    labels by the unclipped box, so a box at the border (most large ones) gets up to twice its area,
+    and Keras 3's `keras.layers.CutMix` by the area of a box with fractional corners, not the pixels
+    it pastes (and draws alpha itself at random).
+
+    Example::
+
+        images, labels = CutMix(seed=0, alpha=1.0)(images, tf.one_hot(classes, 10))
+    """
+
+    mixes_labels = True
+
+    def __init__(self, seed: int, alpha: float):
+        self.alpha = alpha
+        self.generator = tf.random.Generator.from_seed(seed)
+
+    def __call__(self, images, labels):
+        shape = tf.shape(images)
+        batch, height, width = shape[0], shape[1], shape[2]
+        seeds = self.generator.make_seeds(2)
+        a = tf.random.stateless_gamma([batch], seeds[:, 0], alpha=self.alpha)
+        b = tf.random.stateless_gamma([batch], seeds[:, 1], alpha=self.alpha)
+        ratio = tf.sqrt(b / (a + b))   # √(1 − λ) with λ = a / (a + b) ~ Beta(alpha, alpha)
+
+        def bounds(length):
+            cut = tf.cast(ratio * tf.cast(length, tf.float32), tf.int32)
+            centre = self.generator.uniform([batch], 0, length, dtype=tf.int32)
+            low, high = tf.clip_by_value(centre - cut // 2, 0, length), tf.clip_by_value(centre + cut // 2, 0, length)
+            positions = tf.range(length)[None, :]
+            return (positions >= low[:, None]) & (positions < high[:, None])   # [batch, length]
+
+        inside = bounds(height)[:, :, None] & bounds(width)[:, None, :]         # [batch, H, W]
+        order = tf.argsort(self.generator.uniform([batch]))                      # a random permutation
+        images = tf.where(inside[..., None], tf.gather(images, order), images)
+        own = 1.0 - tf.reduce_mean(tf.cast(inside, labels.dtype), axis=[1, 2])[:, None]
+        return images, own * labels + (1.0 - own) * tf.gather(labels, order)
+
+
 @OPS.register("cutmix")
 def cutmix(seed: int, alpha: PositiveFloat = 1.0):
-    """CutMix (Yun et al., 2019): paste a random box from another image of the batch; labels mix by area; keras-cv's `CutMix`."""
-    import keras_cv
-
-    return _LabelMixer(keras_cv.layers.CutMix(alpha=alpha, seed=seed))
+    """CutMix (Yun et al., 2019): paste a random box from another image of the batch; labels mix by the pasted share (`CutMix`)."""
+    return CutMix(seed, alpha)

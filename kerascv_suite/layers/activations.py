@@ -68,19 +68,21 @@ class Maxout(keras.layers.Layer):
         return {**super().get_config(), "pieces": self.pieces}
 
 
-def activation_layer(kind: str, name: str | None = None) -> keras.layers.Layer:
+def activation_layer(kind: str, name: str | None = None, feature_maps: bool = False) -> keras.layers.Layer:
     """A layer applying the elementwise activation `kind` (any name of `Activation` but maxout).
 
     Args:
         kind: the activation's name.
         name: the layer's name.
+        feature_maps: the inputs are (batch, height, width, channels) maps: PReLU then learns
+            one slope per channel, shared over the pixels (He et al., 2015), not one per pixel.
 
     Example::
 
         x = activation_layer("leaky_relu", name="hidden1_act")(x)
     """
     if kind == "prelu":
-        return keras.layers.PReLU(name=name)
+        return keras.layers.PReLU(shared_axes=[1, 2] if feature_maps else None, name=name)
     if kind == "leaky_relu":
         return keras.layers.LeakyReLU(negative_slope=LEAKY_RELU_SLOPE, name=name)
     if kind == "maxout":

@@ -10,8 +10,9 @@ inhibition": 1.4% less top-1 error there); ZFNet kept it as "contrast normalisat
 in its stem. VGG found it did not help (Simonyan & Zisserman 2014, §4.1) and BatchNorm
 replaced it, so torchvision's AlexNet and GoogLeNet leave it out. The formula is
 `tf.nn.local_response_normalization`'s (α multiplies the plain sum; Caffe and PyTorch divide
-α by n); it is written here with Keras ops, computed in float32 whatever the dtype policy (a
-float16 sum of squares overflows above 256), so it compiles under XLA and runs under mixed precision.
+α by n); it is written here with Keras ops, computed in float32 when the inputs are float16 or
+bfloat16 (a float16 sum of squares overflows above 256) and in the inputs' own precision otherwise
+(float64 for gradient checks), so it compiles under XLA and runs under mixed precision.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.beta = float(beta)
 
     def call(self, inputs):
-        x = ops.cast(inputs, "float32")
+        half = keras.backend.standardize_dtype(inputs.dtype) in ("float16", "bfloat16")
+        x = ops.cast(inputs, "float32") if half else inputs
         channels, r = x.shape[-1], self.depth_radius
         squares = ops.pad(ops.square(x), [[0, 0]] * (len(x.shape) - 1) + [[r, r]])
         window = sum(squares[..., i : i + channels] for i in range(2 * r + 1))

@@ -49,9 +49,9 @@ def lenet5(
              "fractional_max": lambda size, name: FractionalMaxPooling2D(fractional_ratio, name=name)}
     pool = pools[pooling]
     inputs = keras.Input(input_shape, name="images")
-    x = activation_layer(activation, name="c1_act")(keras.layers.Conv2D(6, 5, name="c1")(inputs))
+    x = activation_layer(activation, name="c1_act", feature_maps=True)(keras.layers.Conv2D(6, 5, name="c1")(inputs))
     x = pool(2, name="s2")(x)
-    x = activation_layer(activation, name="c3_act")(keras.layers.Conv2D(16, 5, name="c3")(x))
+    x = activation_layer(activation, name="c3_act", feature_maps=True)(keras.layers.Conv2D(16, 5, name="c3")(x))
     x = pool(2, name="s4")(x)
     x = keras.layers.Flatten()(x)
     x = activation_layer(activation, name="c5_act")(keras.layers.Dense(120, name="c5")(x))

@@ -49,6 +49,24 @@ def resolve_source(source: str | Path) -> Path:
     raise ValueError(f"source {path} not found (a .keras file, a run folder, or a runs/<name> folder)")
 
 
+def in_current_policy(model: keras.Model) -> keras.Model:
+    """A copy of the loaded `model`, with its weights, whose layers compute under the dtype policy in force.
+
+    A saved model's layers keep the policy they were saved with, so a backbone pre-trained in
+    float32 would stay float32 inside a mixed-precision fine-tune (and the reverse).
+    """
+    policy = keras.config.dtype_policy()
+    if all(layer.dtype_policy.name == policy.name for layer in model.layers if layer.weights):
+        return model
+
+    def rebuild(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": policy.name})
+
+    copy = keras.models.clone_model(model, clone_function=rebuild)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 @MODELS.register("transfer")
 def transfer(
     input_shape: tuple,
@@ -75,7 +93,7 @@ def transfer(
 
         model = transfer((32, 32, 1), 5, source="runs/transfer_pretrain_digits", features="f6_act", freeze_until="c3")
     """
-    pretrained = keras.saving.load_model(resolve_source(source), compile=False)
+    pretrained = in_current_policy(keras.saving.load_model(resolve_source(source), compile=False))
     expected = tuple(pretrained.inputs[0].shape[1:])
     if expected != tuple(input_shape):
         raise ValueError(f"source model takes inputs of shape {list(expected)}, the data gives {list(input_shape)}")
@@ -83,16 +101,20 @@ def transfer(
     for key, name in (("features", features), ("freeze_until", freeze_until)):
         if name is not None and name not in names and not (key == "freeze_until" and name == "all"):
             raise ValueError(f"{key}: no layer '{name}' in the source model; its layers: {', '.join(names)}")
-    feature_output = pretrained.get_layer(features).output if features else pretrained.layers[-1].input
-    backbone = names[: names.index(features) + 1] if features else names[:-1]
-    if freeze_until is not None:
-        frozen = backbone if freeze_until == "all" else names[: names.index(freeze_until) + 1]
-        for name in frozen:
-            pretrained.get_layer(name).trainable = False
+    # By default the head reads what the source's classifier read: the input of its last weighted layer
+    # (past a trailing softmax, or the float32 cast a mixed-precision run ends with).
+    classifier = [layer for layer in pretrained.layers if layer.weights][-1]
+    features = features or names[names.index(classifier.name) - 1]
+    feature_output = pretrained.get_layer(features).output
+    backbone = names[: names.index(features) + 1]
+    frozen = set() if freeze_until is None else set(backbone if freeze_until == "all" else names[: names.index(freeze_until) + 1])
+    for name in backbone:  # a source saved with frozen layers is unfrozen where this model trains them
+        pretrained.get_layer(name).trainable = name not in frozen
     x = feature_output
     if hidden:
         x = keras.layers.Dense(hidden, activation="relu", name="transfer_hidden")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="transfer_dropout")(x)
     logits = keras.layers.Dense(num_classes, name="transfer_logits")(x)
-    return keras.Model(pretrained.inputs, logits, name=f"{pretrained.name}_transfer")
+    inputs = pretrained.inputs[0] if len(pretrained.inputs) == 1 else pretrained.inputs
+    return keras.Model(inputs, logits, name=f"{pretrained.name}_transfer")

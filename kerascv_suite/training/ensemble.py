@@ -121,15 +121,6 @@ def ensemble_runs(run_dirs: list[str | Path]) -> dict:
     }
 
 
-def _fresh_dir(out_dir: str | Path) -> Path:
-    """`out_dir`, created; an existing folder must be empty, as results are never written over."""
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"{out}: already exists and is not an empty folder; results are never overwritten (choose another --out)")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
 def format_ensemble(result: dict) -> str:
     """A plain-text table: each member's test accuracy and cross-entropy, their mean, and the ensemble's."""
     rows = [(f"{m['name']} ({Path(m['run_dir']).name})", m["accuracy"], m["cross_entropy"]) for m in result["members"]]
@@ -149,7 +140,7 @@ def write_ensemble_report(result: dict, out_dir: str | Path | None = None, runs_
     """
     from kerascv_suite.training import runs
 
-    out = _fresh_dir(out_dir) if out_dir is not None else runs.new_run_dir(runs_dir, "ensemble")
+    out = runs.empty_report_dir(out_dir) if out_dir is not None else runs.new_run_dir(runs_dir, "ensemble")
     numbers = {k: v for k, v in result.items() if not isinstance(v, np.ndarray)}
     (out / "ensemble.json").write_text(json.dumps(numbers, indent=2))
     lines = ["# Ensemble by averaged probabilities\n", "| run | model | test accuracy | test cross-entropy |", "|---|---|---:|---:|"]

@@ -30,6 +30,15 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def empty_report_dir(out_dir: str | Path) -> Path:
+    """`out_dir` (a report's --out), created; an existing folder must be empty, as results are never written over."""
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out}: already exists and is not an empty folder; results are never overwritten (choose another --out)")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def versions() -> dict[str, str]:
     import keras
     import tensorflow as tf

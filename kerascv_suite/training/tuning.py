@@ -205,9 +205,7 @@ class SpecTuner(keras_tuner.Tuner):
         initial_epoch, epochs = 0, 1 if self.smoke else spec.train.epochs
         if "tuner/epochs" in values:  # a Hyperband trial
             epochs = values["tuner/epochs"]
-            if "tuner/trial_id" in values:
-                with strategy.scope():  # an optimizer built before loading gets its saved state back
-                    model.optimizer.build(model.trainable_variables)
+            if "tuner/trial_id" in values:  # compile_model built the optimizer, so it gets its saved state back
                 model.load_weights(Path(self.get_trial_dir(values["tuner/trial_id"])) / WEIGHTS)
                 initial_epoch = values["tuner/initial_epoch"]
         callbacks = [

@@ -181,15 +181,6 @@ def _histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.histogram(np.clip(values, edges[0], edges[-1]), edges)[0]
 
 
-def _fresh_dir(out_dir: str | Path) -> Path:
-    """`out_dir`, created; an existing folder must be empty, as results are never written over."""
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"{out}: already exists and is not an empty folder; results are never overwritten (choose another --out)")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
 def write_activation_report(stats: ActivationStatistics, out_dir: str | Path | None = None, runs_dir: str | Path = "runs") -> Path:
     """Write activations.png, activations.md and activations.json into a new folder; return it.
 
@@ -202,7 +193,7 @@ def write_activation_report(stats: ActivationStatistics, out_dir: str | Path | N
     """
     from kerascv_suite.training import runs
 
-    out = _fresh_dir(out_dir) if out_dir is not None else runs.new_run_dir(Path(runs_dir) / stats.spec_name, "activations")
+    out = runs.empty_report_dir(out_dir) if out_dir is not None else runs.new_run_dir(Path(runs_dir) / stats.spec_name, "activations")
     _plot(stats, out / "activations.png")
     summary = {
         "spec": stats.spec_name, "model": stats.model, "activation": stats.activation, "examples": stats.examples,

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerascv_suite.data import split_indices
-from kerascv_suite.data.pipeline import SMOKE_BATCHES
-from kerascv_suite.spec.errors import DataError
+from kerascv_suite.data import DataPipeline, split_indices
+from kerascv_suite.data.pipeline import SMOKE_BATCHES, first_per_class
+from kerascv_suite.spec import validate_spec
+from kerascv_suite.spec.errors import DataError, UserError
+from kerascv_suite.training.trainer import compile_model
 
 from .conftest import to_numpy
 
@@ -339,3 +341,91 @@ def test_augment_after_preprocess_sees_the_preprocessed_shape(npz_pipeline):
     for x, y in pipeline.dataset("train"):
         assert x.shape == (4, 10, 10, 3) and x.dtype == tf.float32
         assert float(tf.reduce_max(x)) <= 1.0 + 1e-5
+
+
+# ---------------------------------------------------------------- label-mixing augmentation
+
+
+def class_level_images(labels, shape=(6, 6, 3)):
+    """Every image of class c is the constant 10·(c + 1): a mixed image is its label row · the class levels."""
+    return np.broadcast_to((10 * (labels + 1)).astype(np.uint8)[:, None, None, None], (len(labels), *shape)).copy()
+
+
+@pytest.mark.parametrize("op", ["mixup", "cutmix"])
+def test_mixing_ops_give_training_batches_class_distributions(npz_pipeline, op):
+    labels = np.arange(48) % 4
+    pipeline = npz_pipeline(class_level_images(labels), labels, batch_size=8, splits=FRACTIONS, augment=[{"name": op}])
+    assert pipeline.info.mixed_labels
+    train = pipeline.dataset("train")
+    assert train.element_spec[1].shape.as_list() == [8, 4] and train.element_spec[1].dtype == tf.float32
+    images, mixed = to_numpy(train)
+    assert len(mixed) == 24
+    np.testing.assert_allclose(mixed.sum(axis=1), 1.0, atol=1e-6)
+    assert mixed.min() >= 0 and ((mixed > 1e-6).sum(axis=1) <= 2).all()
+    assert ((mixed > 1e-6).sum(axis=1) == 2).any()  # some examples really are mixed
+    if op == "mixup":  # a blend of two images, weighted as the labels say
+        levels = 10.0 * np.arange(1, 5)
+        np.testing.assert_allclose(images.mean(axis=(1, 2, 3)), mixed @ levels, rtol=1e-5)
+    for split in ("val", "test"):
+        ds = pipeline.dataset(split)
+        assert ds.element_spec[1].shape.as_list() == [None] and ds.element_spec[1].dtype == tf.int64
+        _, got = to_numpy(ds)
+        np.testing.assert_array_equal(got, labels[pipeline.indices[split]])
+    _, unmixed = to_numpy(pipeline.dataset("train", training=False))  # evaluating the training split: integer labels
+    assert unmixed.ndim == 1
+
+
+def test_other_augmentations_keep_integer_labels(npz_pipeline):
+    pipeline = npz_pipeline(random_images(24), np.arange(24) % 2, batch_size=4, augment=[{"name": "random_flip"}])
+    assert not pipeline.info.mixed_labels
+    assert pipeline.dataset("train").element_spec[1].shape.as_list() == [4]
+
+
+def spec_with_loss(tmp_path, loss, augment):
+    labels = np.arange(40) % 4
+    np.savez(tmp_path / "d.npz", x=class_level_images(labels), y=labels)
+    data = {"source": {"name": "npz", "path": str(tmp_path / "d.npz")}, "batch_size": 8, "augment": augment}
+    return validate_spec({"name": "t", "model": {"name": "linear"}, "data": data, **({"loss": loss} if loss else {})})
+
+
+@pytest.mark.parametrize("loss", ["multiclass_hinge", {"name": "multiclass_hinge", "margin": 0.5}])
+def test_mixing_with_a_loss_that_takes_only_integer_labels_is_refused(tmp_path, loss):
+    spec = spec_with_loss(tmp_path, loss, [{"name": "mixup"}])
+    with pytest.raises(UserError, match="loss: mixup and cutmix.*only cross_entropy.*multiclass_hinge"):
+        compile_model(spec, DataPipeline(spec).info)
+
+
+@pytest.mark.parametrize("loss, augment", [
+    (None, [{"name": "cutmix"}]),
+    ({"name": "cross_entropy", "label_smoothing": 0.1}, [{"name": "mixup"}]),
+    ("multiclass_hinge", []),
+], ids=["task_loss_cutmix", "cross_entropy_mixup", "hinge_without_mixing"])
+def test_compatible_losses_compile(tmp_path, loss, augment):
+    spec = spec_with_loss(tmp_path, loss, augment)
+    model, _ = compile_model(spec, DataPipeline(spec).info)
+    assert model.loss is not None
+
+
+# ---------------------------------------------------------------- few labels per class
+
+
+def test_first_per_class_keeps_the_first_of_each_class_in_order():
+    labels = np.array([0, 1, 0, 2, 1, 0, 0, 1, 2])
+    indices = np.array([8, 6, 0, 1, 2, 3, 4, 5, 7])
+    got = first_per_class(indices, labels, 2)
+    np.testing.assert_array_equal(got, [8, 6, 0, 1, 3, 4])
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(first_per_class(indices, labels, 5), indices)  # classes with fewer keep all
+
+
+def test_train_examples_per_class_shrinks_only_the_training_split(npz_pipeline):
+    images, labels = random_images(80, (4, 4, 1)), np.arange(80) % 4
+    full = npz_pipeline(images, labels, batch_size=4, splits=FRACTIONS)
+    few = npz_pipeline(images, labels, batch_size=4, splits=FRACTIONS, train_examples_per_class=3)
+    assert few.info.split_sizes == {"train": 12, "val": 16, "test": 16}
+    assert np.bincount(labels[few.indices["train"]]).tolist() == [3, 3, 3, 3]
+    np.testing.assert_array_equal(few.indices["train"], first_per_class(full.indices["train"], labels, 3))
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(few.indices[split], full.indices[split])
+    _, got = to_numpy(few.dataset("train", training=False))
+    np.testing.assert_array_equal(got, labels[few.indices["train"]])

@@ -357,3 +357,43 @@ def test_tfds_unprepared_or_unknown_data_sets_are_data_errors(tmp_path, tfds_dir
         tfds("kcv_no_such_dataset", data_dir=str(empty))
     with pytest.raises(DataError, match="no split"):
         tfds("kcv_tiny_shades", data_dir=str(tfds_dir), split="validation")
+
+
+# ---------------------------------------------------------------- class subsets
+
+
+@pytest.mark.parametrize("classes", [[5, 6], [6, 5], [9, 0, 3]])
+def test_digits_subset_keeps_and_relabels_the_chosen_digits(classes):
+    everything = DATASETS.get("digits")()
+    subset = DATASETS.get("digits")(classes=classes)
+    assert subset.class_names == [str(c) for c in classes]
+    assert sorted(np.unique(subset.labels)) == list(range(len(classes)))
+    keep = np.isin(everything.labels, classes)
+    np.testing.assert_array_equal(subset.images, everything.images[keep])  # the same examples, in their order
+    np.testing.assert_array_equal(np.array(classes)[subset.labels], everything.labels[keep])  # label i is digit classes[i]
+
+
+def test_mnist_subset():
+    subset = DATASETS.get("mnist")(classes=[7, 1])
+    assert subset.class_names == ["7", "1"] and subset.images.shape == (1000, 28, 28, 1)
+    assert np.bincount(subset.labels).tolist() == [500, 500]
+
+
+def test_subset_of_none_is_the_source_itself():
+    source = DATASETS.get("digits")()
+    assert source.subset(None) is source
+
+
+@pytest.mark.parametrize("classes", [[5, 5], [3, 10], [-1], []], ids=["duplicate", "too_large", "negative", "empty"])
+def test_bad_class_subsets_are_data_errors(classes):
+    with pytest.raises(DataError, match=r"classes must be distinct indices in \[0, 10\)"):
+        DATASETS.get("digits")(classes=classes)
+
+
+def test_digit_classes_are_checked_when_the_spec_loads():
+    with pytest.raises(SpecError, match=r"data\.source\.classes\[0\].*less than or equal to 9"):
+        make_spec({"source": {"name": "digits", "classes": [10]}})
+    spec = make_spec({"source": {"name": "digits", "classes": [8, 9]}, "batch_size": 16})
+    pipeline = DataPipeline(spec)
+    assert pipeline.info.num_classes == 2 and pipeline.info.class_names == ["8", "9"]
+    assert sum(pipeline.info.split_sizes.values()) == 174 + 180  # the 8s and 9s of the 1,797 digits

@@ -183,3 +183,75 @@ def test_grouped_block_trains_with_and_without_xla():
         losses.append(model.fit(x, y, epochs=2, batch_size=4, verbose=0, shuffle=False).history["loss"])
     assert np.all(np.isfinite(losses))
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
+
+
+def trainable_count(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def layers_of(model, kind):
+    return [layer for layer in model.layers if type(layer) is kind]
+
+
+@pytest.mark.parametrize("block, kwargs, norms", [
+    (basic_block, {"filters": 16, "strides": 2}, ["conv1", "conv2", "shortcut"]),
+    (bottleneck_block, {"filters": 8, "strides": 2}, ["conv1", "conv2", "conv3", "shortcut"]),
+])
+def test_group_norm_replaces_every_batchnorm_with_the_same_trainable_parameters(block, kwargs, norms):
+    batch = block_model(block, (8, 8, 8), **kwargs)
+    group = block_model(block, (8, 8, 8), norm="group", **kwargs)
+    assert not layers_of(group, keras.layers.BatchNormalization)
+    assert sorted(layer.name for layer in layers_of(group, keras.layers.GroupNormalization)) == [f"b_{n}_gn" for n in norms]
+    assert all(layer.groups == min(32, layer.gamma.shape[0]) for layer in layers_of(group, keras.layers.GroupNormalization))
+    assert trainable_count(group) == trainable_count(batch)          # γ, β per channel in both
+    assert group.count_params() == batch.count_params() - 2 * sum(layer.gamma.shape[0] for layer in layers_of(batch, keras.layers.BatchNormalization))
+
+
+@pytest.mark.parametrize("norm", ["layer", "instance"])
+def test_v2_pre_activations_use_the_chosen_norm(norm):
+    model = block_model(basic_block, (6, 6, 8), filters=16, preactivation=True, norm=norm)
+    suffix = {"layer": "ln", "instance": "in"}[norm]
+    assert {f"b_preact_{suffix}", f"b_conv1_{suffix}"} <= layer_names(model)
+    assert model.get_layer(f"b_preact_{suffix}").input is model.input
+    assert not layers_of(model, keras.layers.BatchNormalization)
+
+
+@pytest.mark.parametrize("block, kwargs", [(basic_block, {"filters": 16}), (bottleneck_block, {"filters": 4})])
+def test_zero_init_last_norm_with_group_norm(block, kwargs):
+    model = block_model(block, (6, 6, 16), zero_init_last_norm=True, norm="group", **kwargs)
+    last = "b_conv2_gn" if block is basic_block else "b_conv3_gn"
+    assert np.all(np.asarray(model.get_layer(last).gamma) == 0)
+    assert np.all(np.asarray(model.get_layer("b_conv1_gn").gamma) == 1)
+    x = np.random.default_rng(4).normal(size=(2, 6, 6, 16)).astype("float32")
+    np.testing.assert_allclose(model(x, training=True), np.maximum(x, 0), atol=1e-6)   # v1: ReLU(x + 0)
+
+
+@pytest.mark.parametrize("block, kwargs", [(basic_block, {"filters": 16, "se": SE}), (bottleneck_block, {"filters": 4})])
+def test_drop_path_sits_on_the_branch_just_before_the_add(block, kwargs):
+    model = block_model(block, (6, 6, 16), drop_path=0.3, **kwargs)
+    drop = model.get_layer("b_drop_path")
+    assert drop.rate == 0.3
+    assert model.get_layer("b_add").input[1] is drop.output
+    assert model.get_layer("b_add").input[0] is model.input
+    if "se" in kwargs:
+        assert drop.input is model.get_layer("b_se_scale").output
+    assert "b_drop_path" not in layer_names(block_model(block, (6, 6, 16), **kwargs))
+
+
+@pytest.mark.parametrize("preactivation", [False, True])
+def test_drop_path_keeps_or_drops_each_example_branch_in_training_and_is_inert_at_inference(preactivation):
+    # layer norm keeps no batch statistics, so the branch f(x) is the same in training and at inference
+    keras.utils.set_random_seed(0)
+    kwargs = {"filters": 8, "preactivation": preactivation, "norm": "layer"}
+    plain = block_model(basic_block, (4, 4, 8), **kwargs)
+    dropping = block_model(basic_block, (4, 4, 8), drop_path=0.5, **kwargs)
+    dropping.set_weights(plain.get_weights())
+    x = np.random.default_rng(5).normal(size=(32, 4, 4, 8)).astype("float32")
+    np.testing.assert_array_equal(dropping(x, training=False), plain(x, training=False))
+    branch = np.asarray(keras.Model(plain.input, plain.get_layer("b_add").output)(x)) - x   # f(x), before v1's final ReLU
+    finish = (lambda s: s) if preactivation else (lambda s: np.maximum(s, 0))
+    y = np.asarray(dropping(x, training=True))
+    kept = np.array([np.allclose(y[i], finish(x[i] + 2 * branch[i]), atol=1e-4) for i in range(len(x))])
+    dropped = np.array([np.allclose(y[i], finish(x[i]), atol=1e-6) for i in range(len(x))])
+    assert np.all(kept ^ dropped)                              # every example is one or the other
+    assert 4 <= dropped.sum() <= 28                            # rate 0.5 over 32 examples

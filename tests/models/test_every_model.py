@@ -38,12 +38,14 @@ SMALL = {
 }
 
 
-def small_spec(name: str, **train):
+def small_spec(name: str, source=None, **train):
     """A spec for one training step of `name` at 32×32. Plain SGD: Adam's first step is ±lr on every weight
-    whatever the gradient's size, so it would turn XLA's last-bit rounding differences into visible ones."""
+    whatever the gradient's size, so it would turn XLA's last-bit rounding differences into visible ones.
+    `source` is the saved model that `transfer` (which wraps a trained model) builds on."""
+    arguments = {"source": str(source)} if name == "transfer" else SMALL.get(name, {})
     return validate_spec({
         "name": f"every_{name}",
-        "model": {"name": name, **SMALL.get(name, {})},
+        "model": {"name": name, **arguments},
         "data": {"batch_size": 16, "preprocess": [{"name": "resize", "size": [32, 32]}, "rescale"]},
         "optimizer": {"name": "sgd", "learning_rate": 0.01},
         "train": {"seed": 0, **train},
@@ -51,10 +53,13 @@ def small_spec(name: str, **train):
 
 
 @pytest.fixture(scope="module")
-def batch():
+def batch(tmp_path_factory):
+    """The data info, one batch of 32×32 digits, and a saved LeNet-5 for `transfer` to build on."""
     pipeline = DataPipeline(small_spec("linear"), smoke=True)
     images, labels = next(iter(pipeline.dataset("train", training=False)))
-    return pipeline.info, images, labels
+    source = tmp_path_factory.mktemp("source") / "lenet5.keras"
+    MODELS.get("lenet5")(pipeline.info.input_shape, pipeline.info.num_classes).save(source)
+    return pipeline.info, images, labels, source
 
 
 def one_step(spec, info, images, labels, jit_compile):
@@ -81,8 +86,8 @@ def xla_failures(model, images) -> list[str]:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_train_and_test_steps_compile_under_xla_and_match(name, batch):
-    info, images, labels = batch
-    spec = small_spec(name)
+    info, images, labels, source = batch
+    spec = small_spec(name, source)
     _, plain_fit, plain_eval = one_step(spec, info, images, labels, jit_compile=False)
     try:
         model, xla_fit, xla_eval = one_step(spec, info, images, labels, jit_compile=True)
@@ -99,8 +104,8 @@ def test_train_and_test_steps_compile_under_xla_and_match(name, batch):
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 @pytest.mark.parametrize("name", NAMES)
 def test_trains_under_mixed_precision_with_float32_outputs(name, precision, batch):
-    info, images, labels = batch
-    model, fit_loss, eval_loss = one_step(small_spec(name, precision=precision), info, images, labels, jit_compile=False)
+    info, images, labels, source = batch
+    model, fit_loss, eval_loss = one_step(small_spec(name, source, precision=precision), info, images, labels, jit_compile=False)
     assert math.isfinite(fit_loss) and math.isfinite(eval_loss)
     assert keras.backend.standardize_dtype(model(images[:2]).dtype) == "float32"
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored after building
@@ -111,7 +116,7 @@ def test_trains_under_mixed_precision_with_float32_outputs(name, precision, batc
 
 
 def test_mixed_precision_layers_compute_in_half_precision(batch):
-    info, images, labels = batch
+    info, images, labels, _ = batch
     model, _, _ = one_step(small_spec("lenet5", precision="mixed_bfloat16"), info, images, labels, jit_compile=False)
     assert model.get_layer("c1").dtype_policy.compute_dtype == "bfloat16"
     assert model.get_layer("c1").kernel.dtype == "float32"  # variables stay float32

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from kerascv_suite.layers.stochastic_depth import DropPath, stochastic_depth_rates
 from kerascv_suite.models.arithmetic import summary
 from kerascv_suite.models.resnet import (
     cifar_resnet,
@@ -225,3 +226,84 @@ def test_spec_keys_are_the_constructor_arguments():
                        ("wide_resnet", {"dropout": 1.0}), ("resnet", {"preactivaton": True})]:
         with pytest.raises(Exception, match="depth|groups|dropout|preactivaton"):
             validate_spec({"name": "t", "model": {"name": model, **bad}})
+
+
+def layers_of(model, kind):
+    return [layer for layer in model.layers if type(layer) is kind]
+
+
+def test_group_norm_cifar_resnet_has_the_batchnorm_model_trainable_parameters():
+    batch = cifar_resnet(*CIFAR, depth=20)
+    group = cifar_resnet(*CIFAR, depth=20, norm="group")
+    norms = layers_of(group, keras.layers.GroupNormalization)
+    assert not layers_of(group, keras.layers.BatchNormalization)
+    assert len(norms) == len(layers_of(batch, keras.layers.BatchNormalization)) == 1 + 2 * 9   # stem + two per block
+    assert {layer.name for layer in norms} == {"stem_gn"} | {f"stage{s}_block{b}_conv{i}_gn" for s in (1, 2, 3) for b in (1, 2, 3) for i in (1, 2)}
+    assert all(layer.groups == min(32, layer.gamma.shape[0]) for layer in norms)   # gcd(32, 16 | 32 | 64)
+    assert trainable(group) == trainable(batch) == 269_722    # GroupNorm has BatchNorm's γ and β, no moving statistics
+    assert group.count_params() == batch.count_params() - 2 * batchnorm_channels(batch)
+    assert group.output_shape == (None, 10)
+
+
+@pytest.mark.parametrize("norm, suffix", [("layer", "ln"), ("instance", "in")])
+def test_resnet_norm_reaches_stem_blocks_and_v2_head(norm, suffix):
+    model = resnet((32, 32, 1), 10, depth=18, preactivation=True, norm=norm)
+    assert not layers_of(model, keras.layers.BatchNormalization)
+    assert {f"head_{suffix}", f"stage1_block1_preact_{suffix}", f"stage4_block2_conv1_{suffix}"} <= {layer.name for layer in model.layers}
+    v1 = resnet((32, 32, 1), 10, depth=18, norm=norm)
+    assert f"stem_{suffix}" in {layer.name for layer in v1.layers}
+    assert not layers_of(v1, keras.layers.BatchNormalization)
+
+
+@pytest.mark.parametrize("builder, kwargs, blocks", [
+    (cifar_resnet, {"depth": 20}, [(s, b) for s in (1, 2, 3) for b in (1, 2, 3)]),
+    (resnet, {"depth": 18}, [(s, b) for s in (1, 2, 3, 4) for b in (1, 2)]),
+])
+def test_drop_path_rates_grow_linearly_to_the_last_block(builder, kwargs, blocks):
+    model = builder((32, 32, 3), 10, drop_path=0.5, **kwargs)
+    drops = [layer for layer in model.layers if isinstance(layer, DropPath)]
+    assert [layer.name for layer in drops] == [f"stage{s}_block{b}_drop_path" for s, b in blocks]
+    rates = [layer.rate for layer in drops]
+    assert rates == pytest.approx(stochastic_depth_rates(0.5, len(blocks)))
+    assert rates == pytest.approx([0.5 * (i + 1) / len(blocks) for i in range(len(blocks))])    # Huang et al.: l/L·p_L
+    assert rates[-1] == 0.5
+    assert not any(isinstance(layer, DropPath) for layer in builder((32, 32, 3), 10, **kwargs).layers)
+
+
+def distinct_rows(outputs):
+    rows = []
+    for row in np.asarray(outputs):
+        if not any(np.allclose(row, seen, rtol=1e-5, atol=1e-5) for seen in rows):
+            rows.append(row)
+    return len(rows)
+
+
+def test_drop_path_changes_nothing_at_inference_and_drops_branches_in_training():
+    keras.utils.set_random_seed(0)
+    plain = cifar_resnet((16, 16, 1), 4, depth=8, norm="group")
+    dropping = cifar_resnet((16, 16, 1), 4, depth=8, norm="group", drop_path=0.5)
+    dropping.set_weights(plain.get_weights())
+    x = np.random.default_rng(6).normal(size=(16, 16, 16, 1)).astype("float32")
+    np.testing.assert_array_equal(dropping(x, training=False), plain(x, training=False))
+    np.testing.assert_allclose(plain(x, training=True), plain(x, training=False), rtol=1e-5, atol=1e-6)   # group norm: no batch statistics
+    # one image 16 times: each copy draws keep/drop for each of the 3 blocks, so 2 to 2³ distinct outputs
+    copies = np.repeat(x[:1], 16, axis=0)
+    assert 2 <= distinct_rows(dropping(copies, training=True)) <= 8
+    assert distinct_rows(dropping(copies, training=False)) == 1
+
+
+def test_zero_init_last_norm_with_group_norm_reaches_every_block():
+    model = cifar_resnet(*CIFAR, depth=20, norm="group", zero_init_last_norm=True)
+    last = [layer for layer in model.layers if layer.name.endswith("_conv2_gn")]
+    assert len(last) == 9 and all(np.all(np.asarray(layer.gamma) == 0) for layer in last)
+    assert all(np.all(np.asarray(layer.gamma) == 1) for layer in model.layers if layer.name.endswith(("_conv1_gn", "stem_gn")))
+    assert len([layer for layer in resnet((32, 32, 3), 10, depth=18, norm="group", zero_init_last_norm=True).layers
+                if layer.name.endswith("_conv2_gn") and np.all(np.asarray(layer.gamma) == 0)]) == 8
+
+
+def test_spec_takes_norm_and_drop_path():
+    spec = validate_spec({"name": "t", "model": {"name": "cifar_resnet", "norm": "group", "drop_path": 0.2}})
+    assert (spec.model.norm, spec.model.drop_path) == ("group", 0.2)
+    for bad in [{"norm": "weight"}, {"drop_path": 1.0}, {"drop_path": -0.1}]:
+        with pytest.raises(Exception, match="norm|drop_path"):
+            validate_spec({"name": "t", "model": {"name": "cifar_resnet", **bad}})

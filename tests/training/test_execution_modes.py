@@ -27,6 +27,7 @@ class _Info:
     num_classes = 10
     class_names = [str(d) for d in range(10)]
     split_sizes = {"train": 1257, "val": 270, "test": 270}
+    mixed_labels = False
 
 
 @pytest.fixture(scope="module")

@@ -73,3 +73,85 @@ def test_two_steps_follow_the_update_equations(optimizer, expected):
 def test_momentum_and_nesterov_differ_from_plain_sgd():
     plain, momentum, nesterov = numpy_sgd(), numpy_sgd(0.9), numpy_sgd(0.9, nesterov=True)
     assert not np.allclose(plain, momentum) and not np.allclose(momentum, nesterov)
+
+
+# ---------------------------------------------------------------- decoupled weight decay and Polyak averaging
+
+WEIGHT_DECAY = 0.5
+
+
+def numpy_sgd_decayed(momentum=0.0):
+    """Keras decays the variable first, x ← x − α·λ·x, then applies the update with the gradient taken at the old x."""
+    x, v = X0.copy(), np.zeros(3)
+    for g in GRADIENTS:
+        x = x - LR * WEIGHT_DECAY * x
+        v = momentum * v - LR * g
+        x = x + v
+    return x
+
+
+def numpy_rmsprop_decayed(rho=0.9, eps=1e-7):
+    x, s = X0.copy(), np.zeros(3)
+    for g in GRADIENTS:
+        x = x - LR * WEIGHT_DECAY * x                    # not rescaled by the RMS, unlike an L2 term's gradient
+        s = rho * s + (1 - rho) * g * g
+        x = x - LR * g / np.sqrt(s + eps)
+    return x
+
+
+def test_one_sgd_step_with_weight_decay():
+    g = GRADIENTS[0]
+    variable = keras.Variable(X0.astype("float32"))
+    sgd(LR, weight_decay=WEIGHT_DECAY).apply_gradients([(keras.ops.convert_to_tensor(g.astype("float32")), variable)])
+    expected = X0 - LR * g - LR * WEIGHT_DECAY * X0
+    np.testing.assert_allclose(np.asarray(variable), expected, atol=1e-6)
+    decay_after_the_update = (X0 - LR * g) * (1 - LR * WEIGHT_DECAY)
+    assert np.abs(expected - decay_after_the_update).max() > 1e-3  # the order is visible at this tolerance
+
+
+@pytest.mark.parametrize("optimizer, expected", [
+    (lambda: sgd(LR, weight_decay=WEIGHT_DECAY), lambda: numpy_sgd_decayed()),
+    (lambda: sgd(LR, momentum=0.9, weight_decay=WEIGHT_DECAY), lambda: numpy_sgd_decayed(0.9)),
+    (lambda: rmsprop(LR, weight_decay=WEIGHT_DECAY), lambda: numpy_rmsprop_decayed()),
+], ids=["sgd", "momentum", "rmsprop"])
+def test_two_steps_with_decoupled_weight_decay(optimizer, expected):
+    np.testing.assert_allclose(keras_steps(optimizer()), expected(), rtol=1e-5, atol=1e-6)
+
+
+def test_regularisers_are_off_by_default():
+    for optimizer in (sgd(), adam(), rmsprop(), adagrad()):
+        assert optimizer.weight_decay is None and not optimizer.use_ema
+    assert adamw().weight_decay == pytest.approx(0.004)
+    assert sgd(ema_momentum=0.5).use_ema and sgd(ema_momentum=0.5).ema_momentum == 0.5
+
+
+class RawWeights(keras.callbacks.Callback):
+    """The trainable weights after every training step (before fit's end writes the average into the model)."""
+
+    def on_train_begin(self, logs=None):
+        self.steps = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append([np.array(w) for w in self.model.trainable_weights])
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: sgd(0.1, momentum=0.5, ema_momentum=m),
+    lambda m: adam(0.05, ema_momentum=m),
+], ids=["sgd", "adam"])
+def test_fit_ends_with_the_polyak_average_of_the_weights(make):
+    momentum = 0.8
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=make(momentum), loss="mse")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 3)).astype("float32")
+    raw = RawWeights()
+    model.fit(x, x[:, :2] * 2.0, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=[raw])
+    assert len(raw.steps) == 8
+    average = [w.astype("float64") for w in raw.steps[0]]  # after the first step the average is the weights
+    for weights in raw.steps[1:]:
+        average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights)]
+    for got, expected, last in zip(model.trainable_weights, average, raw.steps[-1]):
+        np.testing.assert_allclose(np.array(got), expected, rtol=1e-5, atol=1e-6)
+        assert np.abs(np.array(got) - last).max() > 1e-3  # the model is not simply the last step's weights
