@@ -53,7 +53,7 @@ def lenet5(
     x = pool(2, name="s2")(x)
     x = activation_layer(activation, name="c3_act", feature_maps=True)(keras.layers.Conv2D(16, 5, name="c3")(x))
     x = pool(2, name="s4")(x)
-    x = keras.layers.Flatten()(x)
+    x = keras.layers.Flatten(name="flatten")(x)   # named: transfer learning reads features here by name
     x = activation_layer(activation, name="c5_act")(keras.layers.Dense(120, name="c5")(x))
     x = activation_layer(activation, name="f6_act")(keras.layers.Dense(84, name="f6")(x))
     logits = keras.layers.Dense(num_classes, name="logits")(x)

@@ -8,6 +8,12 @@ layers up to a feature layer, put a new classifier on top, and either
 - freeze the early, generic layers (`freeze_until: <layer>`) and fine-tune the rest with a
   learning rate well below the original one (the spec's optimizer says how low).
 
+Which layer to read: the later a layer, the more its features are specific to the source's
+classes (Yosinski et al., 2014). When the new classes differ from the source's, a linear
+classifier on earlier features transfers better. On the digits, LeNet-5 was pre-trained on 0–4
+and then given 5 labels per class of 5–9: `flatten` reached 0.944, `c5_act` 0.902 and `f6_act` 0.871
+mean test accuracy (README, "Quality runs").
+
 The backbone comes from a finished run (its model.keras), from a runs/<name> folder (its newest
 finished run), or from a saved `.keras` model file; its weights come with it. Frozen
 BatchNorm layers run in inference mode (Keras 3), so their statistics stay those of the
@@ -15,7 +21,7 @@ pre-training data.
 
 Example (YAML)::
 
-    model: {name: transfer, source: runs/transfer_pretrain_digits, features: f6_act, freeze_until: all}
+    model: {name: transfer, source: runs/transfer_pretrain_digits, features: flatten, freeze_until: all}
     optimizer: {name: adam, learning_rate: 0.0001}
 """
 
@@ -104,7 +110,7 @@ def transfer(
     # By default the head reads what the source's classifier read: the input of its last weighted layer
     # (past a trailing softmax, or the float32 cast a mixed-precision run ends with).
     classifier = [layer for layer in pretrained.layers if layer.weights][-1]
-    features = features or names[names.index(classifier.name) - 1]
+    features = features or next(layer.name for layer in pretrained.layers if layer.output is classifier.input)
     feature_output = pretrained.get_layer(features).output
     backbone = names[: names.index(features) + 1]
     frozen = set() if freeze_until is None else set(backbone if freeze_until == "all" else names[: names.index(freeze_until) + 1])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kerascv_suite.data.pipeline import DataInfo
-from kerascv_suite.models import build_model
+from kerascv_suite.models import build_model, dtype_policy
 from kerascv_suite.models.lenet import lenet5
 from kerascv_suite.models.transfer import resolve_source, transfer
 from kerascv_suite.spec import validate_spec
@@ -65,6 +65,27 @@ def test_default_features_are_the_input_of_the_source_classifier_and_none_fine_t
     model = transfer(SHAPE, 3, source=str(source[0]))
     assert model.get_layer("transfer_logits").input is model.get_layer("f6_act").output
     assert trainable_count(model) == 156 + 2416 + 48120 + 10164 + HEAD   # LeNet-5 without its classifier
+
+
+def test_default_features_skip_a_trailing_softmax_and_a_mixed_precision_float32_cast(tmp_path):
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(4, activation="relu", name="hidden")(inputs)
+    logits = keras.layers.Dense(3, name="logits")(hidden)
+    outputs = keras.layers.Activation("linear", dtype="float32", name="float32_0")(keras.layers.Softmax(name="probs")(logits))
+    keras.Model(inputs, outputs).save(tmp_path / "m.keras")
+    model = transfer((6,), 2, source=str(tmp_path / "m.keras"))
+    assert model.get_layer("transfer_logits").input is model.get_layer("hidden").output
+    assert not {"logits", "probs", "float32_0"} & {layer.name for layer in model.layers}
+
+
+def test_a_float32_source_computes_in_the_mixed_policy_it_is_fine_tuned_under(source):
+    with dtype_policy("mixed_bfloat16"):
+        model = transfer(SHAPE, 3, source=str(source[0]), features="f6_act")
+    assert {layer.dtype_policy.name for layer in model.layers if layer.weights} == {"mixed_bfloat16"}
+    for name in WEIGHTED:  # the weights are the source's, still float32 variables
+        for ours, theirs in zip(model.get_layer(name).weights, source[1].get_layer(name).weights):
+            assert ours.dtype == "float32"
+            np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
 
 
 def test_hidden_layer_and_dropout_in_the_head(source):
