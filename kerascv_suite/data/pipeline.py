@@ -84,10 +84,6 @@ class DataPipeline:
         self.indices = split_indices(self.source.labels, self.data.splits.model_dump(), self.data.seed)
         if self.data.train_examples_per_class:
             self.indices["train"] = first_per_class(self.indices["train"], self.source.labels, self.data.train_examples_per_class)
-        if self.data.drop_remainder and len(self.indices["train"]) < self.data.batch_size:
-            raise DataError(f"data.batch_size: {self.data.batch_size} is more than the {len(self.indices['train'])} training "
-                            f"examples, so with drop_remainder no training batch would be formed and nothing would train; "
-                            f"lower batch_size or set drop_remainder: false")
         if smoke:
             per_split = SMOKE_BATCHES * self.data.batch_size
             self.indices = {k: v[:per_split] for k, v in self.indices.items()}

@@ -57,6 +57,10 @@ def compile_model(spec, info, strategy=None, jit_compile=None):
             if problem:
                 raise UserError(f"optimizer lbfgs: {problem}")
             model = FullBatchLBFGSModel(model.inputs, model.outputs, name=model.name)
+        elif spec.data.drop_remainder and info.split_sizes["train"] < spec.data.batch_size:
+            raise UserError(f"data.batch_size: {spec.data.batch_size} is more than the {info.split_sizes['train']} training "
+                            f"examples, so with drop_remainder no training batch would be formed and nothing would train; "
+                            f"lower batch_size or set drop_remainder: false")
         loss = build_component(spec.loss) if spec.loss is not None else task.loss()
         if info.mixed_labels and not isinstance(loss, CrossEntropy):
             raise UserError(f"loss: mixup and cutmix train on mixed labels, which only cross_entropy takes, not {spec.loss.name}")

@@ -74,16 +74,6 @@ def test_empty_split_is_a_data_error(npz_pipeline):
         pipeline.dataset("val")
 
 
-def test_a_training_split_smaller_than_one_dropped_batch_is_a_data_error(npz_pipeline):
-    # 4 classes × 2 examples = 8 training images: a batch of 10 with drop_remainder would train nothing, silently
-    images, labels = random_images(80), np.arange(80) % 4
-    with pytest.raises(DataError, match="data.batch_size: 10 is more than the 8 training examples.*drop_remainder") as error:
-        npz_pipeline(images, labels, batch_size=10, train_examples_per_class=2)
-    assert "\n" not in str(error.value)
-    assert npz_pipeline(images, labels, batch_size=10, train_examples_per_class=2, drop_remainder=False).info.split_sizes["train"] == 8
-    assert npz_pipeline(images, labels, batch_size=8, train_examples_per_class=2).info.split_sizes["train"] == 8
-
-
 # ---------------------------------------------------------------- batching
 
 

@@ -9,7 +9,8 @@ import pytest
 from kerascv_suite.spec import dump_spec, load_spec
 from kerascv_suite.spec.errors import UserError
 from kerascv_suite.training import runs
-from kerascv_suite.training.trainer import check_init, evaluate_run, overfit, train
+from kerascv_suite.data.pipeline import DataPipeline
+from kerascv_suite.training.trainer import check_init, compile_model, evaluate_run, overfit, train
 from kerascv_suite.viz.plots import read_history
 from tests.conftest import PIPELINES
 
@@ -84,3 +85,17 @@ def test_overfit_fails_honestly_when_the_model_cannot_learn():
     spec = load_spec(CLASSIFICATION / "mlp.yaml", overrides=["optimizer.learning_rate=1e-9"])
     reached, epochs, accuracy = overfit(spec, 20, max_epochs=5)
     assert not reached and epochs == 5 and accuracy < 1.0
+
+
+def test_a_training_split_smaller_than_one_dropped_batch_is_refused():
+    # 10 classes × 2 labelled examples = 20 training images: batches of 32 with drop_remainder would train nothing, silently
+    spec = load_spec(None, overrides=["data.train_examples_per_class=2"])
+    info = DataPipeline(spec).info
+    assert info.split_sizes["train"] == 20
+    with pytest.raises(UserError, match="data.batch_size: 32 is more than the 20 training examples.*drop_remainder") as error:
+        compile_model(spec, info)
+    assert "\n" not in str(error.value)
+    for fix in ("data.batch_size=20", "data.drop_remainder=false"):
+        spec = load_spec(None, overrides=["data.train_examples_per_class=2", fix])
+        model, _ = compile_model(spec, DataPipeline(spec).info)
+        assert model.optimizer is not None
