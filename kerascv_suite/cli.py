@@ -10,6 +10,8 @@
     kcv export RUN_DIR     SavedModel for TF Serving (and TFLite), checked in a fresh process
     kcv predict EXPORT IN  top-k classes from a SavedModel or .tflite for image files or .npy arrays
     kcv eval RUN_DIR       re-evaluate a finished run on its test split
+    kcv generate RUN_DIR [--n 64] [--seed 0] [--out PNG]
+                           samples of a finished generative run (VAE) as a PNG grid and a uint8 .npy
     kcv activations SPEC [--init NAME ...] [--set KEY=VALUE ...] [--out DIR]
                            per-layer activation histograms and statistics at initialisation, per initialiser
     kcv compare RUN_DIR... [--out PNG] [--label TEXT ...] [--force]
@@ -89,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     evaluate = commands.add_parser("eval", help="re-evaluate a finished run on its test split")
     evaluate.add_argument("run_dir")
+    generate = commands.add_parser("generate", help="samples of a finished generative run as a PNG grid and a uint8 .npy")
+    generate.add_argument("run_dir")
+    generate.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
+    generate.add_argument("--seed", type=int, default=0, help="seed of the latent draws (default 0)")
+    generate.add_argument("--out", help="PNG path (default: RUN_DIR/generated/samples-<n>-seed<seed>.png; the .npy goes beside it)")
     activations = commands.add_parser("activations", help="histograms of each hidden layer's activations at initialisation, per weight initialiser")
     _spec_arguments(activations)
     activations.add_argument("--init", dest="initializers", action="append", metavar="NAME",
@@ -151,8 +158,8 @@ def _run(args) -> int:
                            new=args.new, xla=args.xla)
     test = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics["test"].items())
     print(f"test: {test}")
-    print(f"wrote {result.run_dir}/ (spec.yaml, history.csv, metrics.json, curves.png, confusion_matrix.png, worst.png"
-          f"{', model.keras' if spec.export.keras else ''})")
+    written = sorted(p.name for p in result.run_dir.iterdir() if p.is_file() and p.suffix in (".yaml", ".csv", ".json", ".png", ".keras"))
+    print(f"wrote {result.run_dir}/ ({', '.join(written)})")
     return 0
 
 
@@ -164,8 +171,6 @@ def raise_user(message: str):
 
 def _validate(args) -> int:
     spec = _load(args)
-    import keras
-
     from kerascv_suite.data.pipeline import DataPipeline
     from kerascv_suite.training.trainer import compile_model
 
@@ -173,9 +178,10 @@ def _validate(args) -> int:
     model, _ = compile_model(spec, pipeline.info)
     images, labels = next(iter(pipeline.dataset("train")))
     outputs = model(images, training=False)
-    loss = model.compute_loss(x=images, y=labels, y_pred=outputs)
+    # the model's test step: the compiled loss, or the objective of a model that computes its own (a VAE's −ELBO)
+    loss = model.evaluate(images, labels, batch_size=len(images), verbose=0, return_dict=True)["loss"]
     print(f"{args.spec}: OK — model '{spec.model.name}' ({model.count_params():,} parameters) maps a batch "
-          f"{tuple(images.shape)} to {tuple(outputs.shape)}, loss {float(keras.ops.convert_to_numpy(loss)):.4f}")
+          f"{tuple(images.shape)} to {tuple(outputs.shape)}, loss {loss:.4f}")
     return 0
 
 
@@ -269,6 +275,16 @@ def _eval(args) -> int:
 
     result = evaluate_run(args.run_dir)
     print("test: " + ", ".join(f"{k} {v:.4f}" for k, v in result.items()))
+    return 0
+
+
+def _generate(args) -> int:
+    from kerascv_suite.tasks.generative import generate
+
+    if args.n < 1:
+        raise_user(f"--n: give at least 1 sample, got {args.n}")
+    path = generate(args.run_dir, n=args.n, seed=args.seed, out=args.out)
+    print(f"wrote {path} and {path.with_suffix('.npy')}")
     return 0
 
 
@@ -402,7 +418,7 @@ def _receptive_field(args) -> int:
 
 
 COMMANDS = {"run": _run, "validate": _validate, "show": _show, "schema": _schema, "list": _list, "data": _data,
-            "graph": _graph, "export": _export, "predict": _predict, "eval": _eval,
+            "graph": _graph, "export": _export, "predict": _predict, "eval": _eval, "generate": _generate,
             "summary": _summary, "receptive-field": _receptive_field,
             "activations": _activations, "compare": _compare, "ensemble": _ensemble, "tune": _tune}
 

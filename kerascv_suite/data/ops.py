@@ -43,6 +43,12 @@ def rescale(scale: float = 1 / 255, offset: float = 0.0):
     return keras.layers.Rescaling(scale, offset)
 
 
+@OPS.register("binarize")
+def binarize(threshold: float = 0.5):
+    """1 where a pixel exceeds `threshold`, else 0 (after `rescale`): the binarised digits a Bernoulli decoder models."""
+    return lambda image: tf.cast(image > threshold, image.dtype)
+
+
 @keras.saving.register_keras_serializable(package="kerascv_suite")
 class AdaptedNormalization(keras.layers.Normalization):
     """Normalization adapted on batches that also takes one unbatched image (keeping its rank)."""

@@ -21,6 +21,7 @@ from kerascv_suite.models import (  # noqa: F401  (registers the families)
     resnet,
     shufflenet,
     transfer,
+    vae,
     vgg,
 )
 from kerascv_suite.spec import build_component

@@ -85,3 +85,27 @@ def image_grid(images: np.ndarray, titles: list[str], path: str | Path, columns:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def tile_images(images: np.ndarray, path: str | Path, columns: int = 8, title: str = "") -> None:
+    """Images [N, H, W, C] with values in [0, 1] tiled edge to edge in one picture, on one grey scale.
+
+    Unlike `image_grid`, every image keeps the same scale, so generated samples, reconstructions
+    and latent traversals compare pixel for pixel.
+    """
+    images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
+    n, height, width, channels = images.shape
+    rows = int(np.ceil(n / columns))
+    canvas = np.ones((rows * (height + 1) + 1, columns * (width + 1) + 1, channels), np.float32)
+    for index, image in enumerate(images):
+        top, left = 1 + (index // columns) * (height + 1), 1 + (index % columns) * (width + 1)
+        canvas[top : top + height, left : left + width] = image
+    fig, ax = plt.subplots(figsize=(max(2.0, 0.35 * canvas.shape[1] / 8), max(2.0, 0.35 * canvas.shape[0] / 8)))
+    ax.imshow(canvas[..., 0] if channels == 1 else canvas, cmap="gray" if channels == 1 else None, vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerascv_suite.data.ops import cutmix, cutout, mixup, randaugment
+from kerascv_suite.data.ops import binarize, cutmix, cutout, mixup, randaugment
 
 B = 8
 LEVELS = 10.0 * np.arange(1, B + 1, dtype=np.float32)  # example i is the constant image LEVELS[i] ...
@@ -111,3 +111,9 @@ def test_randaugment_keeps_shape_dtype_and_range_and_changes_images(channels):
     assert got.min() >= -1e-6 and got.max() <= 1 + 1e-6  # the value_range [0, 1]
     changed = np.abs(got - images.numpy()).max(axis=(1, 2, 3)) > 0.05
     assert changed.sum() >= B // 2
+
+
+def test_binarize_thresholds_pixels_to_zero_and_one():
+    image = tf.constant([[[0.2], [0.5]], [[0.51], [1.0]]])
+    np.testing.assert_array_equal(binarize()(image).numpy()[..., 0], [[0.0, 0.0], [1.0, 1.0]])
+    np.testing.assert_array_equal(binarize(threshold=0.1)(image).numpy()[..., 0], [[1.0, 1.0], [1.0, 1.0]])

@@ -97,8 +97,16 @@ def test_train_and_test_steps_compile_under_xla_and_match(name, batch):
                     f"layers that fail alone: {xla_failures(model, images) or 'none (the train step itself)'}")
     assert model.jit_compile is True
     assert math.isfinite(xla_fit) and math.isfinite(xla_eval)
-    assert xla_fit == pytest.approx(plain_fit, rel=1e-4, abs=1e-5)
-    assert xla_eval == pytest.approx(plain_eval, rel=1e-4, abs=1e-5)
+    rel = 1e-4
+    if getattr(model, "draws_noise", False):
+        # Its objective draws noise (the VAE's z ~ q(z|x)) from TensorFlow's stateless generators, which XLA
+        # implements with another algorithm: the same seed gives other numbers. The XLA step must repeat itself
+        # exactly and match the plain one within the spread of one Monte-Carlo draw.
+        _, again_fit, again_eval = one_step(spec, info, images, labels, jit_compile=True)
+        assert (again_fit, again_eval) == (xla_fit, xla_eval)
+        rel = 1e-2
+    assert xla_fit == pytest.approx(plain_fit, rel=rel, abs=1e-5)
+    assert xla_eval == pytest.approx(plain_eval, rel=rel, abs=1e-5)
 
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])

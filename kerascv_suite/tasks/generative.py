@@ -1,0 +1,106 @@
+"""Generative modelling: the model owns its training objective, the run reports pictures of what it generates.
+
+A generative model (the VAE now; GANs, PixelCNN and diffusion later) brings its own
+`train_step` and `test_step` and logs its own losses (for the VAE: `loss` = −ELBO,
+`reconstruction`, `kl`), so this task compiles no loss and no metrics. Its report asks the model
+for what it can draw, through methods the generative families share:
+
+- `sample(n, seed)`: images from the model (samples.png);
+- `reconstruct(images)`, for models with an encoder: test images next to their reconstructions
+  (reconstructions.png);
+- `decode(latents)` with a `latent_dim`: a traversal of the first two latent dimensions over the
+  prior's quantiles 5 %…95 %, the others at 0 (latent_traversal.png).
+
+Labels in the batches are ignored.
+
+Example (YAML)::
+
+    task: generative
+    model: {name: vae, latent_dim: 8}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+from pydantic import PositiveInt
+
+from kerascv_suite.registry import TASKS
+from kerascv_suite.viz.plots import tile_images
+
+
+@TASKS.register("generative")
+class Generative:
+    """A model with its own train_step; the run writes samples, reconstructions and a latent traversal.
+
+    Args:
+        samples: how many generated images samples.png shows.
+        traversal_steps: the traversal grid is traversal_steps × traversal_steps.
+        seed: seed of the samples drawn for the report.
+    """
+
+    def __init__(self, samples: PositiveInt = 64, traversal_steps: PositiveInt = 12, seed: int = 0):
+        self.samples, self.traversal_steps, self.seed = samples, traversal_steps, seed
+
+    def loss(self):
+        return None  # the model's train_step computes its objective
+
+    def metrics(self) -> list:
+        return []
+
+    def report(self, model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: list[str], run_dir: Path) -> dict:
+        """Write samples.png, reconstructions.png and latent_traversal.png (what the model supports); list them."""
+        run_dir = Path(run_dir)
+        written = {}
+        tile_images(np.asarray(model.sample(self.samples, seed=self.seed)), run_dir / "samples.png", title="samples")
+        written["samples"] = "samples.png"
+        if hasattr(model, "reconstruct"):
+            originals = images[:32]
+            rebuilt = np.asarray(model.reconstruct(originals))
+            pairs = np.stack([originals, rebuilt], axis=1).reshape(-1, *originals.shape[1:])  # original, reconstruction, ...
+            tile_images(pairs, run_dir / "reconstructions.png", columns=16, title="test images and their reconstructions")
+            written["reconstructions"] = "reconstructions.png"
+        if hasattr(model, "decode") and getattr(model, "latent_dim", 0) >= 2:
+            tile_images(latent_traversal(model, self.traversal_steps), run_dir / "latent_traversal.png",
+                        columns=self.traversal_steps, title="z₁ (down) × z₂ (across), other dimensions 0")
+            written["latent_traversal"] = "latent_traversal.png"
+        return {"pictures": written}
+
+
+def latent_traversal(model, steps: int) -> np.ndarray:
+    """Decoded images over a steps × steps grid of (z₁, z₂) at the N(0, 1) quantiles 5 %…95 %, other dimensions 0."""
+    from scipy.stats import norm
+
+    values = norm.ppf(np.linspace(0.05, 0.95, steps)).astype(np.float32)
+    grid = np.zeros((steps * steps, model.latent_dim), np.float32)
+    grid[:, 0] = np.repeat(values, steps)
+    grid[:, 1] = np.tile(values, steps)
+    return np.asarray(model.decode(grid))
+
+
+def generate(run_dir: str | Path, n: int = 64, seed: int = 0, out: str | Path | None = None) -> Path:
+    """`kcv generate`: `n` samples of a finished generative run's saved model, as a PNG and a uint8 .npy.
+
+    By default they go to RUN_DIR/generated/samples-<n>-seed<seed>.{png,npy}; an existing file is
+    never written over.
+    """
+    from kerascv_suite.spec.errors import UserError
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "model.keras").is_file():
+        raise UserError(f"{run_dir}: not a finished run folder with a saved model (no model.keras)")
+    model = keras.saving.load_model(run_dir / "model.keras")
+    if not hasattr(model, "sample"):
+        raise UserError(f"{run_dir}: its model ({type(model).__name__}) does not generate images; generative models have sample()")
+    path = Path(out) if out else run_dir / "generated" / f"samples-{n}-seed{seed}.png"
+    if path.suffix != ".png":
+        raise UserError(f"--out {path}: give a .png path (the .npy goes beside it)")
+    if path.exists() or path.with_suffix(".npy").exists():
+        raise UserError(f"{path} already exists; results are never overwritten (choose another --out or --seed)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = np.asarray(model.sample(n, seed=seed))
+    np.save(path.with_suffix(".npy"), np.round(np.clip(images, 0, 1) * 255).astype(np.uint8))
+    tile_images(images, path, title=f"{n} samples, seed {seed}")
+    return path
