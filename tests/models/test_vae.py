@@ -122,3 +122,45 @@ def test_evaluation_is_reproducible(trained):
     model, pipeline, _, _, after = trained
     again = model.evaluate(pipeline.dataset("test"), return_dict=True, verbose=0)
     assert again["loss"] == pytest.approx(after["loss"], rel=1e-6)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _KillAfter(keras.callbacks.Callback):
+    """Stands in for a kill: stops `fit` with an exception after `epochs` epochs (their backup saved)."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epochs:
+            self.state = ([np.array(v) for v in self.model.optimizer.variables], [w.copy() for w in self.model.get_weights()])
+            raise _Interrupt
+
+
+class _AtStart(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.state = ([np.array(v) for v in self.model.optimizer.variables], [w.copy() for w in self.model.get_weights()])
+
+
+def test_an_interrupted_run_resumes_with_the_optimizer_state_and_the_draws_continue(tmp_path):
+    spec = load_spec(PIPELINES / "generative" / "vae_mlp.yaml", overrides=["model.hidden=[32]"])
+    pipeline = DataPipeline(spec, smoke=True)
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    killed, kill = compile_model(spec, pipeline.info)[0], _KillAfter(2)
+    with pytest.raises(_Interrupt):
+        killed.fit(pipeline.dataset("train"), epochs=4, callbacks=[backup, kill], shuffle=False, verbose=0)
+    keras.utils.set_random_seed(123)  # a fresh process: other initial weights
+    resumed, start = compile_model(spec, pipeline.info)[0], _AtStart()
+    history = resumed.fit(pipeline.dataset("train"), epochs=4, callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "backup")), start],
+                          shuffle=False, verbose=0).history
+    (optimizer_then, weights_then), (optimizer_now, weights_now) = kill.state, start.state
+    assert len(history["loss"]) == 2                                    # epochs 3 and 4 only
+    assert int(optimizer_now[0]) == int(optimizer_then[0]) == 2 * 2     # iterations: 2 epochs × 2 smoke batches
+    for then, now in zip(optimizer_then + weights_then, optimizer_now + weights_now):
+        np.testing.assert_array_equal(then, now)                        # Adam's moments and the weights, exactly
+    # the next training draw is seeded by (seed, iterations + 1): the one the uninterrupted run would have made
+    assert int(resumed.optimizer.iterations.numpy()) == 4 * 2
