@@ -11,6 +11,7 @@ import keras
 
 from kerascv_suite.models import (  # noqa: F401  (registers the families)
     alexnet,
+    autoencoder,
     densenet,
     efficientnet,
     googlenet,
@@ -21,7 +22,6 @@ from kerascv_suite.models import (  # noqa: F401  (registers the families)
     resnet,
     shufflenet,
     transfer,
-    vae,
     vgg,
 )
 from kerascv_suite.spec import build_component

@@ -15,7 +15,8 @@ and then given 5 labels per class of 5–9: `flatten` reached 0.944, `c5_act` 0.
 mean test accuracy (README, "Quality runs").
 
 The backbone comes from a finished run (its model.keras), from a runs/<name> folder (its newest
-finished run), or from a saved `.keras` model file; its weights come with it. Frozen
+finished run), or from a saved `.keras` model file; its weights come with it. For an autoencoder
+or a VAE, the backbone is its encoder, and by default the head reads the code. Frozen
 BatchNorm layers run in inference mode (Keras 3), so their statistics stay those of the
 pre-training data.
 
@@ -89,7 +90,7 @@ def transfer(
         source: where the pre-trained model is: a `.keras` file, a run folder, or runs/<name>
             (the newest finished run of that name).
         features: the layer whose output the new head reads (default: the input of the source
-            model's last layer, i.e. everything but its classifier).
+            model's classifier, i.e. everything but it; for an autoencoder, its encoder's code).
         freeze_until: freeze every layer up to and including this one; "all" freezes the whole
             backbone (a linear classifier on fixed features when `hidden` is 0); None fine-tunes all.
         hidden: width of a new hidden layer (ReLU) before the new classifier; 0 for a linear head.
@@ -99,7 +100,9 @@ def transfer(
 
         model = transfer((32, 32, 1), 5, source="runs/transfer_pretrain_digits", features="f6_act", freeze_until="c3")
     """
-    pretrained = in_current_policy(keras.saving.load_model(resolve_source(source), compile=False))
+    loaded = keras.saving.load_model(resolve_source(source), compile=False)
+    encoder = getattr(loaded, "encoder", None)  # an autoencoder's (or VAE's) backbone is its encoder
+    pretrained = in_current_policy(encoder if isinstance(encoder, keras.Model) else loaded)
     expected = tuple(pretrained.inputs[0].shape[1:])
     if expected != tuple(input_shape):
         raise ValueError(f"source model takes inputs of shape {list(expected)}, the data gives {list(input_shape)}")
@@ -107,10 +110,13 @@ def transfer(
     for key, name in (("features", features), ("freeze_until", freeze_until)):
         if name is not None and name not in names and not (key == "freeze_until" and name == "all"):
             raise ValueError(f"{key}: no layer '{name}' in the source model; its layers: {', '.join(names)}")
-    # By default the head reads what the source's classifier read: the input of its last weighted layer
-    # (past a trailing softmax, or the float32 cast a mixed-precision run ends with).
-    classifier = [layer for layer in pretrained.layers if layer.weights][-1]
-    features = features or next(layer.name for layer in pretrained.layers if layer.output is classifier.input)
+    if features is None and pretrained is not loaded:
+        features = names[-1]  # an encoder's output: the code
+    elif features is None:
+        # the head reads what the source's classifier read: the input of its last weighted layer
+        # (past a trailing softmax, or the float32 cast a mixed-precision run ends with)
+        classifier = [layer for layer in pretrained.layers if layer.weights][-1]
+        features = next(layer.name for layer in pretrained.layers if layer.output is classifier.input)
     feature_output = pretrained.get_layer(features).output
     backbone = names[: names.index(features) + 1]
     frozen = set() if freeze_until is None else set(backbone if freeze_until == "all" else names[: names.index(freeze_until) + 1])

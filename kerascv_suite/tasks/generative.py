@@ -1,14 +1,14 @@
 """Generative modelling: the model owns its training objective, the run reports pictures of what it generates.
 
-A generative model (the VAE now; GANs, PixelCNN and diffusion later) brings its own
+A generative model (autoencoders and the VAE now; GANs, PixelCNN and diffusion later) brings its own
 `train_step` and `test_step` and logs its own losses (for the VAE: `loss` = −ELBO,
 `reconstruction`, `kl`), so this task compiles no loss and no metrics. Its report asks the model
 for what it can draw, through methods the generative families share:
 
-- `sample(n, seed)`: images from the model (samples.png);
+- `sample(n, seed)`, for models with a prior: images from the model (samples.png);
 - `reconstruct(images)`, for models with an encoder: test images next to their reconstructions
   (reconstructions.png);
-- `decode(latents)` with a `latent_dim`: a traversal of the first two latent dimensions over the
+- `decode(latents)` with a `prior` and a `latent_dim`: a traversal of the first two latent dimensions over the
   prior's quantiles 5 %…95 %, the others at 0 (latent_traversal.png).
 
 Labels in the batches are ignored.
@@ -54,15 +54,16 @@ class Generative:
         """Write samples.png, reconstructions.png and latent_traversal.png (what the model supports); list them."""
         run_dir = Path(run_dir)
         written = {}
-        tile_images(np.asarray(model.sample(self.samples, seed=self.seed)), run_dir / "samples.png", title="samples")
-        written["samples"] = "samples.png"
+        if hasattr(model, "sample"):
+            tile_images(np.asarray(model.sample(self.samples, seed=self.seed)), run_dir / "samples.png", title="samples")
+            written["samples"] = "samples.png"
         if hasattr(model, "reconstruct"):
             originals = images[:32]
             rebuilt = np.asarray(model.reconstruct(originals))
             pairs = np.stack([originals, rebuilt], axis=1).reshape(-1, *originals.shape[1:])  # original, reconstruction, ...
             tile_images(pairs, run_dir / "reconstructions.png", columns=16, title="test images and their reconstructions")
             written["reconstructions"] = "reconstructions.png"
-        if hasattr(model, "decode") and getattr(model, "latent_dim", 0) >= 2:
+        if hasattr(model, "prior") and getattr(model, "latent_dim", 0) >= 2:
             tile_images(latent_traversal(model, self.traversal_steps), run_dir / "latent_traversal.png",
                         columns=self.traversal_steps, title="z₁ (down) × z₂ (across), other dimensions 0")
             written["latent_traversal"] = "latent_traversal.png"

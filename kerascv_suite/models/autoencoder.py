@@ -1,4 +1,20 @@
-"""Variational autoencoder (Kingma & Welling, 2014) written with TensorFlow Probability distributions.
+"""The autoencoder family: autoencoders, denoising autoencoders, and the variational autoencoder.
+
+All share one encoder/decoder pair, dense ("mlp") or convolutional ("conv"), and own their
+`train_step`, so they train with `model.fit` on the pipeline's (images, labels) batches while
+ignoring the labels.
+
+**Autoencoder** (`model: autoencoder`): images → a `code_dim` code → images, trained to reproduce
+its input. The loss is per image, in nats: Bernoulli cross-entropy for binarised images, or
+squared error over 2σ² for grey levels, the same likelihoods as the VAE's decoder. With `noise`,
+it is a denoising autoencoder (Vincent et al., 2008): in training the input is corrupted and the
+target stays clean, so the code must capture the structure of digits rather than copy pixels.
+The corruption is `masking` (a random `noise_level` share of pixels set to 0) or `gaussian`
+(N(0, noise_level²) added). Its encoder is a feature extractor: `model: {name: transfer, source:
+RUN}` reads the code and puts a classifier on it.
+
+**Variational autoencoder** (Kingma & Welling, 2014; `model: vae`), written with TensorFlow
+Probability distributions.
 
 The encoder maps an image x to a diagonal Normal q(z|x) = N(μ(x), diag σ²(x)); the decoder maps
 a latent z to p(x|z), a Bernoulli per pixel (binarised images) or a Normal per pixel with a fixed
@@ -28,28 +44,29 @@ Example::
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, Optional
 
 import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
-from pydantic import PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt
+from typing_extensions import Annotated
 
 from kerascv_suite.registry import MODELS
 
 tfd = tfp.distributions
 
 
-def _mlp_encoder(input_shape, latent_dim, hidden):
+def _mlp_encoder(input_shape, outputs, hidden):
     inputs = keras.Input(input_shape, name="images")
     x = keras.layers.Flatten(name="flatten")(inputs)
     for i, units in enumerate(hidden, 1):
         x = keras.layers.Dense(units, activation="relu", name=f"encoder_hidden{i}")(x)
-    return keras.Model(inputs, keras.layers.Dense(2 * latent_dim, name="posterior_params")(x), name="encoder")
+    return keras.Model(inputs, keras.layers.Dense(outputs, name="code")(x), name="encoder")
 
 
-def _mlp_decoder(input_shape, latent_dim, hidden):
-    latents = keras.Input((latent_dim,), name="latents")
+def _mlp_decoder(input_shape, size, hidden):
+    latents = keras.Input((size,), name="latents")
     x = latents
     for i, units in enumerate(reversed(hidden), 1):
         x = keras.layers.Dense(units, activation="relu", name=f"decoder_hidden{i}")(x)
@@ -57,25 +74,109 @@ def _mlp_decoder(input_shape, latent_dim, hidden):
     return keras.Model(latents, keras.layers.Reshape(input_shape, name="image")(x), name="decoder")
 
 
-def _conv_encoder(input_shape, latent_dim, hidden):
+def _conv_encoder(input_shape, outputs, hidden):
     inputs = keras.Input(input_shape, name="images")
     x = inputs
     for i, filters in enumerate(hidden, 1):
         x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu", name=f"encoder_conv{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    return keras.Model(inputs, keras.layers.Dense(2 * latent_dim, name="posterior_params")(x), name="encoder")
+    return keras.Model(inputs, keras.layers.Dense(outputs, name="code")(x), name="encoder")
 
 
-def _conv_decoder(input_shape, latent_dim, hidden):
+def _conv_decoder(input_shape, size, hidden):
     stride = 2 ** len(hidden)
     height, width = input_shape[0] // stride, input_shape[1] // stride
-    latents = keras.Input((latent_dim,), name="latents")
+    latents = keras.Input((size,), name="latents")
     x = keras.layers.Dense(height * width * hidden[-1], activation="relu", name="decoder_dense")(latents)
     x = keras.layers.Reshape((height, width, hidden[-1]), name="decoder_maps")(x)
     for i, filters in enumerate(reversed(hidden), 1):
         x = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu", name=f"decoder_deconv{i}")(x)
     outputs = keras.layers.Conv2D(input_shape[-1], 3, padding="same", name="pixel_params")(x)
     return keras.Model(latents, outputs, name="decoder")
+
+
+def pixel_distribution(likelihood: str, pixel_scale: float, params) -> tfd.Distribution:
+    """p(x | decoder params): independent pixels over (height, width, channels), Bernoulli on logits or Normal on means."""
+    params = tf.cast(params, tf.float32)
+    pixels = tfd.Bernoulli(logits=params, dtype=tf.float32) if likelihood == "bernoulli" else tfd.Normal(params, pixel_scale)
+    return tfd.Independent(pixels, reinterpreted_batch_ndims=3)
+
+
+@keras.saving.register_keras_serializable(package="kerascv_suite")
+class Autoencoder(keras.Model):
+    """An (optionally denoising) autoencoder over an `encoder` (images → code) and a `decoder` (code → pixel parameters).
+
+    Args:
+        encoder, decoder: Keras models; the decoder's input size is the code size.
+        likelihood, pixel_scale: the reconstruction loss, as the VAE's decoder (see the module docstring).
+        noise: None, "masking" or "gaussian": corrupt the inputs in training (a denoising autoencoder).
+        noise_level: the masked share of pixels, or the Gaussian noise's σ.
+        seed: seed of the corruption; training step t corrupts statelessly with (seed, t + 1).
+    """
+
+    def __init__(self, encoder, decoder, likelihood: str = "bernoulli", pixel_scale: float = 0.1, noise: str | None = None,
+                 noise_level: float = 0.3, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.decoder = encoder, decoder
+        self.likelihood, self.pixel_scale = likelihood, float(pixel_scale)
+        self.noise, self.noise_level, self.seed = noise, float(noise_level), int(seed)
+        self.tracker = keras.metrics.Mean(name="loss")
+        self.built = True  # its variables are the encoder's and decoder's, functional models built already
+
+    def corrupt(self, images, seed):
+        """The denoising autoencoder's input: `images` with masking or Gaussian noise drawn statelessly from `seed`."""
+        images = tf.cast(images, tf.float32)
+        if self.noise == "masking":
+            keep = tf.random.stateless_uniform(tf.shape(images), seed) >= self.noise_level
+            return images * tf.cast(keep, images.dtype)
+        if self.noise == "gaussian":
+            return images + self.noise_level * tf.random.stateless_normal(tf.shape(images), seed)
+        return images
+
+    def call(self, images, training=False):
+        """The reconstruction's mean: pixel probabilities (Bernoulli) or grey levels (Normal)."""
+        params = self.decoder(self.encoder(images, training=training), training=training)
+        return pixel_distribution(self.likelihood, self.pixel_scale, params).mean()
+
+    def reconstruct(self, images):
+        return self(images, training=False)
+
+    def loss_terms(self, images, inputs=None, training=False):
+        """Per image −log p(x | decoder(encoder(inputs))): the clean `images` as targets, `inputs` (default: them) encoded."""
+        inputs = images if inputs is None else inputs
+        params = self.decoder(self.encoder(inputs, training=training), training=training)
+        return -pixel_distribution(self.likelihood, self.pixel_scale, params).log_prob(tf.cast(images, tf.float32))
+
+    @property
+    def metrics(self):
+        return [self.tracker]
+
+    def train_step(self, data):
+        images = data[0] if isinstance(data, (tuple, list)) else data
+        seed = tf.cast(tf.stack([tf.constant(self.seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64) + 1]), tf.int32)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(self.loss_terms(images, self.corrupt(images, seed), training=True))
+            scaled = self.optimizer.scale_loss(loss)
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, self.trainable_variables), self.trainable_variables))
+        self.tracker.update_state(loss)
+        return {"loss": self.tracker.result()}
+
+    def test_step(self, data):
+        images = data[0] if isinstance(data, (tuple, list)) else data
+        self.tracker.update_state(tf.reduce_mean(self.loss_terms(images)))
+        return {"loss": self.tracker.result()}
+
+    def get_config(self):
+        return {**super().get_config(), "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "decoder": keras.saving.serialize_keras_object(self.decoder), "likelihood": self.likelihood,
+                "pixel_scale": self.pixel_scale, "noise": self.noise, "noise_level": self.noise_level, "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for part in ("encoder", "decoder"):
+            config[part] = keras.saving.deserialize_keras_object(config[part])
+        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="kerascv_suite")
@@ -119,10 +220,7 @@ class VariationalAutoencoder(keras.Model):
 
     def likelihood_of(self, latents, training=False) -> tfd.Distribution:
         """p(x|z): independent pixels, Bernoulli or Normal, over (height, width, channels)."""
-        params = tf.cast(self.decoder(latents, training=training), tf.float32)
-        pixels = tfd.Bernoulli(logits=params, dtype=tf.float32) if self.likelihood == "bernoulli" else \
-            tfd.Normal(params, self.pixel_scale)
-        return tfd.Independent(pixels, reinterpreted_batch_ndims=3)
+        return pixel_distribution(self.likelihood, self.pixel_scale, self.decoder(latents, training=training))
 
     def elbo_terms(self, images, latents=None, seed=None, training=False):
         """Per image: (reconstruction = −log p(x|z), kl = KL(q(z|x) ‖ p(z))), z drawn from q with the stateless `seed` unless given."""
@@ -183,6 +281,47 @@ class VariationalAutoencoder(keras.Model):
         return cls(**config)
 
 
+def _coders(input_shape, size, architecture, hidden, encoder_outputs):
+    """The family's encoder (images → `encoder_outputs` values) and decoder (`size` → pixel parameters)."""
+    if architecture == "conv" and (input_shape[0] % 2 ** len(hidden) or input_shape[1] % 2 ** len(hidden)):
+        raise ValueError(f"a conv encoder with {len(hidden)} stride-2 layers needs image sides divisible by "
+                         f"{2 ** len(hidden)}, got {input_shape[0]}×{input_shape[1]}")
+    encode, decode = {"mlp": (_mlp_encoder, _mlp_decoder), "conv": (_conv_encoder, _conv_decoder)}[architecture]
+    return encode(tuple(input_shape), encoder_outputs, hidden), decode(tuple(input_shape), size, hidden)
+
+
+@MODELS.register("autoencoder")
+def autoencoder(
+    input_shape: tuple,
+    num_classes: int,
+    code_dim: PositiveInt = 32,
+    architecture: Literal["mlp", "conv"] = "mlp",
+    hidden: list[PositiveInt] = [512, 256],
+    likelihood: Literal["bernoulli", "normal"] = "bernoulli",
+    pixel_scale: PositiveFloat = 0.1,
+    noise: Optional[Literal["masking", "gaussian"]] = None,
+    noise_level: Annotated[float, Field(gt=0, lt=1)] = 0.3,
+    seed: int = 0,
+) -> Autoencoder:
+    """An autoencoder, or with `noise` a denoising autoencoder (`Autoencoder`).
+
+    Args:
+        code_dim: size of the code the encoder outputs.
+        architecture, hidden, likelihood, pixel_scale: as `vae`.
+        noise: None, "masking" or "gaussian" corruption of the training inputs.
+        noise_level: the masked share of pixels, or the Gaussian σ.
+
+    num_classes is not used (the labels are ignored); seed is the run's `train.seed`.
+
+    Example::
+
+        model = autoencoder((28, 28, 1), 10, code_dim=32, noise="masking", noise_level=0.3)
+    """
+    encoder, decoder = _coders(input_shape, code_dim, architecture, hidden, code_dim)
+    return Autoencoder(encoder, decoder, likelihood=likelihood, pixel_scale=pixel_scale, noise=noise, noise_level=noise_level,
+                       seed=seed, name="autoencoder")
+
+
 @MODELS.register("vae")
 def vae(
     input_shape: tuple,
@@ -212,9 +351,5 @@ def vae(
 
         model = vae((28, 28, 1), 10, latent_dim=2, architecture="conv", hidden=[32, 64])
     """
-    if architecture == "conv" and (input_shape[0] % 2 ** len(hidden) or input_shape[1] % 2 ** len(hidden)):
-        raise ValueError(f"a conv VAE with {len(hidden)} stride-2 layers needs image sides divisible by {2 ** len(hidden)}, "
-                         f"got {input_shape[0]}×{input_shape[1]}")
-    build = {"mlp": (_mlp_encoder, _mlp_decoder), "conv": (_conv_encoder, _conv_decoder)}[architecture]
-    encoder, decoder = (part(tuple(input_shape), latent_dim, hidden) for part in build)
+    encoder, decoder = _coders(input_shape, latent_dim, architecture, hidden, 2 * latent_dim)
     return VariationalAutoencoder(encoder, decoder, likelihood=likelihood, pixel_scale=pixel_scale, seed=seed, name="vae")

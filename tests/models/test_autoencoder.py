@@ -1,4 +1,4 @@
-"""The TFP variational autoencoder: its ELBO against NumPy, training improves it, sampling, saving, resuming draws."""
+"""The autoencoder family: the TFP VAE (its ELBO against NumPy, training, sampling, saving, resuming draws), and the (denoising) autoencoder."""
 
 import keras
 import numpy as np
@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from kerascv_suite.data.pipeline import DataPipeline
-from kerascv_suite.models.vae import VariationalAutoencoder, vae
+from kerascv_suite.models.autoencoder import VariationalAutoencoder, autoencoder, vae
+from kerascv_suite.models.transfer import transfer
 from kerascv_suite.spec import load_spec
 from kerascv_suite.training.trainer import compile_model
 from tests.conftest import PIPELINES
@@ -164,3 +165,58 @@ def test_an_interrupted_run_resumes_with_the_optimizer_state_and_the_draws_conti
         np.testing.assert_array_equal(then, now)                        # Adam's moments and the weights, exactly
     # the next training draw is seeded by (seed, iterations + 1): the one the uninterrupted run would have made
     assert int(resumed.optimizer.iterations.numpy()) == 4 * 2
+
+
+# ---------------------------------------------------------------- autoencoder and denoising autoencoder
+
+
+def test_autoencoder_loss_is_the_bernoulli_cross_entropy_of_the_reconstruction():
+    model = autoencoder(SHAPE, 10, code_dim=4, hidden=[16])
+    x = binary_images(3)
+    logits = np.asarray(model.decoder(model.encoder(x))).reshape(3, -1)
+    flat = x.reshape(3, -1)
+    expected = -np.sum(flat * log_sigmoid(logits) + (1 - flat) * log_sigmoid(-logits), axis=1)
+    np.testing.assert_allclose(model.loss_terms(x), expected, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(model(x)).reshape(3, -1), 1 / (1 + np.exp(-logits)), rtol=1e-5)
+    assert not hasattr(model, "sample")   # an autoencoder has no prior to sample from
+
+
+def test_masking_noise_zeroes_the_chosen_share_and_is_stateless():
+    model = autoencoder(SHAPE, 10, code_dim=4, hidden=[16], noise="masking", noise_level=0.3)
+    ones = np.ones((200, *SHAPE), "float32")
+    masked = np.asarray(model.corrupt(ones, tf.constant([0, 5])))
+    assert set(np.unique(masked)) == {0.0, 1.0}
+    assert np.mean(masked == 0) == pytest.approx(0.3, abs=0.02)
+    np.testing.assert_array_equal(masked, np.asarray(model.corrupt(ones, tf.constant([0, 5]))))
+    gaussian = autoencoder(SHAPE, 10, code_dim=4, hidden=[16], noise="gaussian", noise_level=0.2)
+    assert np.std(np.asarray(gaussian.corrupt(ones, tf.constant([0, 5]))) - 1) == pytest.approx(0.2, rel=0.05)
+    np.testing.assert_array_equal(autoencoder(SHAPE, 10, code_dim=4, hidden=[16]).corrupt(ones, tf.constant([0, 5])), ones)
+
+
+def test_denoising_trains_on_corrupted_inputs_against_clean_targets_and_reloads(tmp_path):
+    spec = load_spec(PIPELINES / "generative" / "denoising_autoencoder.yaml", overrides=["model.hidden=[8, 16]"])
+    pipeline = DataPipeline(spec, smoke=True)
+    model, _ = compile_model(spec, pipeline.info)
+    images = next(iter(pipeline.dataset("train")))[0]
+    seed = tf.constant([0, 1])
+    corrupted = model.corrupt(images, seed)
+    assert np.any(np.asarray(corrupted) != np.asarray(images))
+    before = float(tf.reduce_mean(model.loss_terms(images, corrupted)))
+    history = model.fit(pipeline.dataset("train"), epochs=3, shuffle=False, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0] and float(tf.reduce_mean(model.loss_terms(images, corrupted))) < before
+    model.save(tmp_path / "dae.keras")
+    loaded = keras.saving.load_model(tmp_path / "dae.keras")
+    assert (loaded.noise, loaded.noise_level) == ("masking", 0.3)
+    np.testing.assert_allclose(loaded(images[:4]), model(images[:4]), rtol=1e-6)
+
+
+def test_transfer_puts_a_classifier_on_an_autoencoders_code(tmp_path):
+    source = autoencoder((28, 28, 1), 10, code_dim=6, architecture="conv", hidden=[4, 8])
+    source.save(tmp_path / "ae.keras")
+    model = transfer((28, 28, 1), 10, source=str(tmp_path / "ae.keras"), freeze_until="all")
+    assert model.get_layer("transfer_logits").input is model.get_layer("code").output
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == 6 * 10 + 10
+    x = (np.random.default_rng(3).uniform(size=(2, 28, 28, 1)) > 0.5).astype("float32")
+    features = np.asarray(source.encoder(x))
+    kernel, bias = model.get_layer("transfer_logits").get_weights()
+    np.testing.assert_allclose(model(x), features @ kernel + bias, rtol=1e-5, atol=1e-5)
