@@ -102,8 +102,37 @@ def pixel_distribution(likelihood: str, pixel_scale: float, params) -> tfd.Distr
     return tfd.Independent(pixels, reinterpreted_batch_ndims=3)
 
 
+class EncoderDecoder(keras.Model):
+    """What the family's models share: an encoder and a decoder (built functional models), the pixel likelihood, a seed.
+
+    Subclasses add their training objective; this class saves and reloads the pair with them.
+    """
+
+    def __init__(self, encoder, decoder, likelihood: str = "bernoulli", pixel_scale: float = 0.1, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.decoder = encoder, decoder
+        self.likelihood, self.pixel_scale, self.seed = likelihood, float(pixel_scale), int(seed)
+        self.built = True  # its variables are the encoder's and decoder's, functional models built already
+
+    def step_seed(self):
+        """The stateless seed of training step t: (seed, t + 1), so a resumed run draws what the uninterrupted one would."""
+        return tf.cast(tf.stack([tf.constant(self.seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64) + 1]), tf.int32)
+
+    def get_config(self):
+        return {**super().get_config(), "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "decoder": keras.saving.serialize_keras_object(self.decoder), "likelihood": self.likelihood,
+                "pixel_scale": self.pixel_scale, "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for part in ("encoder", "decoder"):
+            config[part] = keras.saving.deserialize_keras_object(config[part])
+        return cls(**config)
+
+
 @keras.saving.register_keras_serializable(package="kerascv_suite")
-class Autoencoder(keras.Model):
+class Autoencoder(EncoderDecoder):
     """An (optionally denoising) autoencoder over an `encoder` (images → code) and a `decoder` (code → pixel parameters).
 
     Args:
@@ -116,12 +145,9 @@ class Autoencoder(keras.Model):
 
     def __init__(self, encoder, decoder, likelihood: str = "bernoulli", pixel_scale: float = 0.1, noise: str | None = None,
                  noise_level: float = 0.3, seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder, self.decoder = encoder, decoder
-        self.likelihood, self.pixel_scale = likelihood, float(pixel_scale)
-        self.noise, self.noise_level, self.seed = noise, float(noise_level), int(seed)
+        super().__init__(encoder, decoder, likelihood=likelihood, pixel_scale=pixel_scale, seed=seed, **kwargs)
+        self.noise, self.noise_level = noise, float(noise_level)
         self.tracker = keras.metrics.Mean(name="loss")
-        self.built = True  # its variables are the encoder's and decoder's, functional models built already
 
     def corrupt(self, images, seed):
         """The denoising autoencoder's input: `images` with masking or Gaussian noise drawn statelessly from `seed`."""
@@ -153,9 +179,8 @@ class Autoencoder(keras.Model):
 
     def train_step(self, data):
         images = data[0] if isinstance(data, (tuple, list)) else data
-        seed = tf.cast(tf.stack([tf.constant(self.seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64) + 1]), tf.int32)
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(self.loss_terms(images, self.corrupt(images, seed), training=True))
+            loss = tf.reduce_mean(self.loss_terms(images, self.corrupt(images, self.step_seed()), training=True))
             scaled = self.optimizer.scale_loss(loss)
         self.optimizer.apply_gradients(zip(tape.gradient(scaled, self.trainable_variables), self.trainable_variables))
         self.tracker.update_state(loss)
@@ -167,20 +192,11 @@ class Autoencoder(keras.Model):
         return {"loss": self.tracker.result()}
 
     def get_config(self):
-        return {**super().get_config(), "encoder": keras.saving.serialize_keras_object(self.encoder),
-                "decoder": keras.saving.serialize_keras_object(self.decoder), "likelihood": self.likelihood,
-                "pixel_scale": self.pixel_scale, "noise": self.noise, "noise_level": self.noise_level, "seed": self.seed}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for part in ("encoder", "decoder"):
-            config[part] = keras.saving.deserialize_keras_object(config[part])
-        return cls(**config)
+        return {**super().get_config(), "noise": self.noise, "noise_level": self.noise_level}
 
 
 @keras.saving.register_keras_serializable(package="kerascv_suite")
-class VariationalAutoencoder(keras.Model):
+class VariationalAutoencoder(EncoderDecoder):
     """A VAE over an `encoder` (images → 2·latent_dim posterior parameters) and a `decoder` (latents → pixel parameters).
 
     Args:
@@ -200,12 +216,9 @@ class VariationalAutoencoder(keras.Model):
     draws_noise = True
 
     def __init__(self, encoder, decoder, likelihood: str = "bernoulli", pixel_scale: float = 0.1, seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder, self.decoder = encoder, decoder
-        self.likelihood, self.pixel_scale, self.seed = likelihood, float(pixel_scale), int(seed)
+        super().__init__(encoder, decoder, likelihood=likelihood, pixel_scale=pixel_scale, seed=seed, **kwargs)
         self.latent_dim = int(decoder.inputs[0].shape[-1])
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "reconstruction", "kl")}
-        self.built = True  # its variables are the encoder's and decoder's, functional models built already
 
     def posterior(self, images, training=False) -> tfd.Distribution:
         """q(z|x): a diagonal Normal, as `Independent(Normal)` over the latent axis."""
@@ -256,8 +269,7 @@ class VariationalAutoencoder(keras.Model):
     def train_step(self, data):
         images = data[0] if isinstance(data, (tuple, list)) else data
         with tf.GradientTape() as tape:
-            seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64) + 1])
-            reconstruction, kl = self.elbo_terms(images, seed=tf.cast(seed, tf.int32), training=True)
+            reconstruction, kl = self.elbo_terms(images, seed=self.step_seed(), training=True)
             loss = tf.reduce_mean(reconstruction + kl)
             scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16, the loss itself otherwise
         gradients = tape.gradient(scaled, self.trainable_variables)
@@ -267,18 +279,6 @@ class VariationalAutoencoder(keras.Model):
     def test_step(self, data):
         images = data[0] if isinstance(data, (tuple, list)) else data
         return self._update(*self.elbo_terms(images, seed=tf.constant([self.seed, 0], tf.int32)))
-
-    def get_config(self):
-        return {**super().get_config(), "encoder": keras.saving.serialize_keras_object(self.encoder),
-                "decoder": keras.saving.serialize_keras_object(self.decoder), "likelihood": self.likelihood,
-                "pixel_scale": self.pixel_scale, "seed": self.seed}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for part in ("encoder", "decoder"):
-            config[part] = keras.saving.deserialize_keras_object(config[part])
-        return cls(**config)
 
 
 def _coders(input_shape, size, architecture, hidden, encoder_outputs):
