@@ -13,16 +13,26 @@ from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 from kerascv_suite.registry import CALLBACKS
 
 
+def monitor_mode(monitor: str) -> str:
+    """"max" for an accuracy ("val_accuracy", "top_k_accuracy"), else "min" (losses, −ELBO terms).
+
+    Keras infers the direction only for metrics it knows; the library's own accuracy (which also
+    takes mixed labels) it does not, so a checkpoint or early stop on `val_accuracy` would fail.
+    """
+    return "max" if "acc" in monitor else "min"
+
+
 @CALLBACKS.register("early_stopping")
 def early_stopping(monitor: str = "val_loss", patience: PositiveInt = 5, min_delta: NonNegativeFloat = 0.0, restore_best_weights: bool = True):
     """Stop when `monitor` has not improved for `patience` epochs."""
-    return keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, min_delta=min_delta, restore_best_weights=restore_best_weights)
+    return keras.callbacks.EarlyStopping(monitor=monitor, mode=monitor_mode(monitor), patience=patience, min_delta=min_delta,
+                                         restore_best_weights=restore_best_weights)
 
 
 @CALLBACKS.register("reduce_lr_on_plateau")
 def reduce_lr_on_plateau(monitor: str = "val_loss", factor: PositiveFloat = 0.1, patience: PositiveInt = 3, min_lr: NonNegativeFloat = 0.0):
     """Multiply the learning rate by `factor` when `monitor` stalls for `patience` epochs."""
-    return keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=factor, patience=patience, min_lr=min_lr)
+    return keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=monitor_mode(monitor), factor=factor, patience=patience, min_lr=min_lr)
 
 
 class LearningRateLogger(keras.callbacks.Callback):

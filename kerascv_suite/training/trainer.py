@@ -28,7 +28,7 @@ from kerascv_suite.models import build_model
 from kerascv_suite.spec import build_component, load_resolved
 from kerascv_suite.spec.errors import UserError
 from kerascv_suite.training import runs
-from kerascv_suite.training.callbacks import LearningRateLogger
+from kerascv_suite.training.callbacks import LearningRateLogger, monitor_mode
 from kerascv_suite.training.distribution import (
     make_strategy,
     multi_worker_fit_support,
@@ -84,7 +84,8 @@ def _callbacks(run_dir: Path, spec, model) -> list:
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
         keras.callbacks.ModelCheckpoint(
-            str(run_dir / "best.weights.h5"), monitor=spec.train.monitor, save_best_only=True, save_weights_only=True
+            str(run_dir / "best.weights.h5"), monitor=spec.train.monitor, mode=monitor_mode(spec.train.monitor),
+            save_best_only=True, save_weights_only=True
         ),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
         keras.callbacks.TerminateOnNaN(),

@@ -1,4 +1,4 @@
-"""`LearningRateLogger` against the schedule it logs, and the learning-rate panel of the training curves."""
+"""`LearningRateLogger` against the schedule it logs, the learning-rate panel of the training curves, monitored directions."""
 
 import csv
 
@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerascv_suite.training.callbacks import LearningRateLogger
+from kerascv_suite.training.callbacks import LearningRateLogger, early_stopping, monitor_mode, reduce_lr_on_plateau
 from kerascv_suite.training.schedules import step_decay
 from kerascv_suite.viz import plots
 
@@ -82,3 +82,20 @@ def test_curves_without_a_rate_have_no_rate_panel(drawn, tmp_path):
     plots.plot_curves(HISTORY, tmp_path / "curves.png")
     (figure,) = drawn
     assert [ax.get_title() for ax in figure.axes] == ["loss", "accuracy"]
+
+
+def test_accuracies_are_maximised_and_losses_minimised():
+    assert [monitor_mode(m) for m in ("val_accuracy", "top_k_accuracy", "val_loss", "val_kl")] == ["max", "max", "min", "min"]
+    assert early_stopping("val_accuracy").mode == "max" and reduce_lr_on_plateau("val_loss").mode == "min"
+
+
+def test_a_run_checkpoints_and_stops_early_on_validation_accuracy(tmp_path):
+    # the library's accuracy is a metric Keras cannot infer a direction for: without a mode this raised
+    from kerascv_suite.spec import load_spec
+    from kerascv_suite.training.trainer import train
+    from tests.conftest import PIPELINES
+
+    spec = load_spec(PIPELINES / "classification" / "softmax.yaml",
+                     overrides=["train.monitor=val_accuracy", "train.callbacks=[{name: early_stopping, monitor: val_accuracy}]"])
+    result = train(spec, runs_dir=tmp_path, smoke=True)
+    assert (result.run_dir / "best.weights.h5").stat().st_size > 0
