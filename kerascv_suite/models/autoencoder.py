@@ -114,6 +114,14 @@ class EncoderDecoder(keras.Model):
         self.likelihood, self.pixel_scale, self.seed = likelihood, float(pixel_scale), int(seed)
         self.built = True  # its variables are the encoder's and decoder's, functional models built already
 
+    @staticmethod
+    def images_of(data):
+        """The images of a batch: `fit` passes (images, labels), whose labels the family ignores."""
+        return data[0] if isinstance(data, (tuple, list)) else data
+
+    def reconstruct(self, images):
+        return self(images, training=False)
+
     def step_seed(self):
         """The stateless seed of training step t: (seed, t + 1), so a resumed run draws what the uninterrupted one would."""
         return tf.cast(tf.stack([tf.constant(self.seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64) + 1]), tf.int32)
@@ -164,9 +172,6 @@ class Autoencoder(EncoderDecoder):
         params = self.decoder(self.encoder(images, training=training), training=training)
         return pixel_distribution(self.likelihood, self.pixel_scale, params).mean()
 
-    def reconstruct(self, images):
-        return self(images, training=False)
-
     def loss_terms(self, images, inputs=None, training=False):
         """Per image −log p(x | decoder(encoder(inputs))): the clean `images` as targets, `inputs` (default: them) encoded."""
         inputs = images if inputs is None else inputs
@@ -178,7 +183,7 @@ class Autoencoder(EncoderDecoder):
         return [self.tracker]
 
     def train_step(self, data):
-        images = data[0] if isinstance(data, (tuple, list)) else data
+        images = self.images_of(data)
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(self.loss_terms(images, self.corrupt(images, self.step_seed()), training=True))
             scaled = self.optimizer.scale_loss(loss)
@@ -187,7 +192,7 @@ class Autoencoder(EncoderDecoder):
         return {"loss": self.tracker.result()}
 
     def test_step(self, data):
-        images = data[0] if isinstance(data, (tuple, list)) else data
+        images = self.images_of(data)
         self.tracker.update_state(tf.reduce_mean(self.loss_terms(images)))
         return {"loss": self.tracker.result()}
 
@@ -250,9 +255,6 @@ class VariationalAutoencoder(EncoderDecoder):
         """Mean images of p(x|z) for `latents` [N, latent_dim]: pixel probabilities, or the Normal's means."""
         return self.likelihood_of(latents, training=training).mean()
 
-    def reconstruct(self, images):
-        return self(images, training=False)
-
     def sample(self, n: int, seed: int = 0):
         """`n` mean images decoded from z ~ p(z), drawn statelessly from `seed` (the same seed, the same images)."""
         return self.decode(self.prior().sample(n, seed=tf.constant([seed, 1], tf.int32)))
@@ -267,7 +269,7 @@ class VariationalAutoencoder(EncoderDecoder):
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def train_step(self, data):
-        images = data[0] if isinstance(data, (tuple, list)) else data
+        images = self.images_of(data)
         with tf.GradientTape() as tape:
             reconstruction, kl = self.elbo_terms(images, seed=self.step_seed(), training=True)
             loss = tf.reduce_mean(reconstruction + kl)
@@ -277,7 +279,7 @@ class VariationalAutoencoder(EncoderDecoder):
         return self._update(reconstruction, kl)
 
     def test_step(self, data):
-        images = data[0] if isinstance(data, (tuple, list)) else data
+        images = self.images_of(data)
         return self._update(*self.elbo_terms(images, seed=tf.constant([self.seed, 0], tf.int32)))
 
 
