@@ -11,7 +11,10 @@
     kcv predict EXPORT IN  top-k classes from a SavedModel or .tflite for image files or .npy arrays
     kcv eval RUN_DIR       re-evaluate a finished run on its test split
     kcv generate RUN_DIR [--n 64] [--seed 0] [--out PNG]
-                           samples of a finished generative run (VAE) as a PNG grid and a uint8 .npy
+                           samples of a finished generative run (VAE, GAN) as a PNG grid and a uint8 .npy
+    kcv score RUN_DIR --judge CLASSIFIER_RUN [--n N] [--seed 0]
+                           sample quality of a generative run measured by a trained classifier (confident
+                           share, class coverage, requested-class share, Fréchet distance)
     kcv activations SPEC [--init NAME ...] [--set KEY=VALUE ...] [--out DIR]
                            per-layer activation histograms and statistics at initialisation, per initialiser
     kcv compare RUN_DIR... [--out PNG] [--label TEXT ...] [--force]
@@ -96,6 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
     generate.add_argument("--seed", type=int, default=0, help="seed of the latent draws (default 0)")
     generate.add_argument("--out", help="PNG path (default: RUN_DIR/generated/samples-<n>-seed<seed>.png; the .npy goes beside it)")
+    score = commands.add_parser("score", help="sample quality of a generative run, measured by a trained classifier run")
+    score.add_argument("run_dir")
+    score.add_argument("--judge", required=True, help="a finished classification run on the same kind of images")
+    score.add_argument("--n", type=int, help="how many samples (default and least: as many as the test split has)")
+    score.add_argument("--seed", type=int, default=0, help="seed of the latent draws (default 0)")
     activations = commands.add_parser("activations", help="histograms of each hidden layer's activations at initialisation, per weight initialiser")
     _spec_arguments(activations)
     activations.add_argument("--init", dest="initializers", action="append", metavar="NAME",
@@ -253,8 +261,9 @@ def _export(args) -> int:
     report = export_run(model, pipeline, task, spec, args.run_dir, savedmodel=True, tflite=tflite, directory=args.directory,
                         version=args.version, overwrite=args.overwrite, request_json=args.request_json)
     saved = report["savedmodel"]
-    print(f"wrote {saved['path']} (signatures: {', '.join(saved['signatures'])}; fresh-process check: max abs difference "
-          f"{saved['verification']['max_abs_difference']:.2g}) and {saved['models_config']}")
+    largest = ", ".join(f"{k} {v:.2g}" for k, v in saved["verification"]["largest_differences"].items())
+    print(f"wrote {saved['path']} (signatures: {', '.join(saved['signatures'])}; fresh-process check, largest "
+          f"differences from Keras: {largest}) and {saved['models_config']}")
     if "tflite" in report:
         t = report["tflite"]
         print(f"wrote {t['path']} ({t['size_bytes']:,} bytes, top-1 agreement {t['agreement']:.4f} in LiteRT)")
@@ -285,6 +294,22 @@ def _generate(args) -> int:
         raise_user(f"--n: give at least 1 sample, got {args.n}")
     path = generate(args.run_dir, n=args.n, seed=args.seed, out=args.out)
     print(f"wrote {path} and {path.with_suffix('.npy')}")
+    return 0
+
+
+def _score(args) -> int:
+    from kerascv_suite.tasks.sample_quality import score_run, write_scores
+
+    try:
+        scores = score_run(args.run_dir, args.judge, n=args.n, seed=args.seed)
+    except ValueError as error:
+        raise_user(str(error))
+    path = write_scores(args.run_dir, scores)
+    print(f"{scores['samples']} samples: confident {scores['confident_share']:.3f}, class entropy "
+          f"{scores['class_entropy']:.3f} of {scores['max_class_entropy']:.3f}, rarest class {scores['min_class_share']:.3f}"
+          + (f", requested class {scores['requested_share']:.3f}" if "requested_share" in scores else "")
+          + f", Fréchet distance {scores['frechet_distance']:.2f} (real against real: {scores['frechet_distance_real']:.2f})")
+    print(f"wrote {path}")
     return 0
 
 
@@ -418,7 +443,7 @@ def _receptive_field(args) -> int:
 
 
 COMMANDS = {"run": _run, "validate": _validate, "show": _show, "schema": _schema, "list": _list, "data": _data,
-            "graph": _graph, "export": _export, "predict": _predict, "eval": _eval, "generate": _generate,
+            "graph": _graph, "export": _export, "predict": _predict, "eval": _eval, "generate": _generate, "score": _score,
             "summary": _summary, "receptive-field": _receptive_field,
             "activations": _activations, "compare": _compare, "ensemble": _ensemble, "tune": _tune}
 

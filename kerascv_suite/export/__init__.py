@@ -22,13 +22,17 @@ def export_run(model, pipeline, task, spec, run_dir, *, smoke=False, savedmodel=
         write_request_files,
     )
     from kerascv_suite.export.serving import ServingModule
+    from kerascv_suite.spec.errors import UserError
     from kerascv_suite.training.runs import new_run_dir, write_atomic
 
-    report_dir = new_run_dir(Path(run_dir), "export")  # export/<timestamp>/: earlier reports are kept
-    serving = ServingModule(model, pipeline, task)
-    report: dict = {"model": spec.name}
     savedmodel = spec.export.savedmodel if savedmodel is None else savedmodel
     tflite = spec.export.tflite if tflite is None else tflite
+    serving = task.serving_module(model, pipeline)
+    if not isinstance(serving, ServingModule) and (tflite is not None or request_json):
+        raise UserError(f"export: TFLite files and REST request files are written for image classifiers; "
+                        f"{spec.name} ({spec.task.name}) exports a SavedModel only (export.tflite: null, no --tflite/--request-json)")
+    report_dir = new_run_dir(Path(run_dir), "export")  # export/<timestamp>/: earlier reports are kept
+    report: dict = {"model": spec.name}
     if smoke:
         directory = Path(run_dir) / "export" / "savedmodels"
     if savedmodel:

@@ -1,11 +1,13 @@
 """Versioned, atomic SavedModel exports laid out for TF Serving, checked in a fresh process.
 
 `export_savedmodel` writes ``<directory>/<name>/<version>/`` — the base-path layout TF Serving
-watches — with the three signatures of `ServingModule`, warm-up requests in
+watches — with the signatures of the task's serving module (a classifier's `ServingModule`, a
+generative model's `GeneratorModule`), warm-up requests in
 ``assets.extra/tf_serving_warmup_requests``, and refreshes ``<directory>/models.config`` (a
 ``model_config_list`` for ``tensorflow_model_server --model_config_file``). The version is
-built in a temporary folder beside its target, loaded and checked by a fresh Python process,
-and only then renamed into place: TF Serving never sees half a model, a failed or killed
+built in a temporary folder beside its target, loaded by a fresh Python process whose
+signatures must reproduce the Keras model's outputs within the module's tolerances, and only
+then renamed into place: TF Serving never sees half a model, a failed or killed
 export leaves the earlier versions as they were, and an existing version is replaced only
 with ``overwrite=True``.
 
@@ -17,7 +19,7 @@ Serving a finished export::
 Example::
 
     report = export_savedmodel(model, pipeline, task, spec, report_dir=run_dir / "export")
-    report["path"], report["verification"]["max_abs_difference"]
+    report["path"], report["verification"]["largest_differences"]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -34,11 +37,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kerascv_suite.export.serving import INPUT_NAMES, ServingModule
+from kerascv_suite.export.serving import INPUT_NAMES, encode_png
 from kerascv_suite.spec.errors import UserError
 
 VERIFY_EXAMPLES = 32
-TOLERANCE = 1e-5
+WARMUP_EXAMPLES = 2
 
 
 def versions(base: Path) -> list[int]:
@@ -46,40 +49,20 @@ def versions(base: Path) -> list[int]:
     return sorted(int(p.name) for p in Path(base).iterdir() if p.is_dir() and p.name.isdigit()) if Path(base).is_dir() else []
 
 
-def encode_png(images: np.ndarray) -> list[bytes]:
-    return [tf.io.encode_png(image).numpy() for image in images]
+def write_warmup_requests(export_dir: Path, model_name: str, cases: dict) -> Path:
+    """assets.extra/tf_serving_warmup_requests: one PredictionLog per signature (TF Serving replays them at load).
 
-
-def serialized_examples(images: np.ndarray) -> list[bytes]:
-    """tf.train.Example records in the `tfrecord` source's format (PNG `image`)."""
-    return [
-        tf.train.Example(features=tf.train.Features(feature={
-            "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
-        })).SerializeToString()
-        for png in encode_png(images)
-    ]
-
-
-def signature_inputs(images: np.ndarray) -> dict[str, dict[str, tf.Tensor]]:
-    """The same uint8 images as each signature takes them."""
-    return {
-        "serving_default": {"images": tf.constant(images)},
-        "serving_bytes": {"image_bytes": tf.constant(encode_png(images))},
-        "serving_examples": {"examples": tf.constant(serialized_examples(images))},
-    }
-
-
-def write_warmup_requests(export_dir: Path, model_name: str, images: np.ndarray) -> Path:
-    """assets.extra/tf_serving_warmup_requests: one PredictionLog per signature (TF Serving replays them at load)."""
+    `cases` maps each signature to (inputs, expected outputs), as `check_cases` of a serving module gives them.
+    """
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     path = Path(export_dir) / "assets.extra" / "tf_serving_warmup_requests"
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
-        for signature, inputs in signature_inputs(images).items():
+        for signature, (inputs, _) in cases.items():
             request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
-            for key, tensor in inputs.items():
-                request.inputs[key].CopyFrom(tf.make_tensor_proto(tensor))
+            for key, values in inputs.items():
+                request.inputs[key].CopyFrom(tf.make_tensor_proto(tf.constant(values[:WARMUP_EXAMPLES])))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
     return path
@@ -155,11 +138,11 @@ def write_request_files(folder: Path, images: np.ndarray) -> list[Path]:
     return paths
 
 
-def _verify_in_fresh_process(export_dir: Path, images: np.ndarray, expected: dict) -> dict:
-    """Load the SavedModel in a new Python process, call every signature, compare with `expected`."""
+def _verify_in_fresh_process(export_dir: Path, cases: dict) -> dict:
+    """Load the SavedModel in a new Python process, call every signature on its check inputs, report the differences."""
     with tempfile.TemporaryDirectory() as scratch:
-        inputs = Path(scratch) / "inputs.npz"
-        np.savez(inputs, images=images, probabilities=expected["probabilities"], class_ids=expected["class_ids"])
+        inputs = Path(scratch) / "cases.pickle"
+        inputs.write_bytes(pickle.dumps(cases))
         done = subprocess.run(
             [sys.executable, "-m", "kerascv_suite.export.verify", str(export_dir), str(inputs)],
             capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
@@ -169,9 +152,22 @@ def _verify_in_fresh_process(export_dir: Path, images: np.ndarray, expected: dic
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def check_verification(differences: dict, tolerances: dict) -> dict:
+    """The fresh-process differences against the serving module's tolerances: the report's `verification` entry.
+
+    Raises UserError when an output of a signature differs from the Keras model's by more than its tolerance.
+    """
+    largest = {output: max(per[output] for per in differences.values()) for output in tolerances}
+    over = [f"{output} (largest difference {largest[output]:.3g} > {tolerances[output]})"
+            for output in tolerances if largest[output] > tolerances[output]]
+    if over:
+        raise UserError(f"export check: signatures differ from the Keras model in {', '.join(over)}")
+    return {"largest_differences": largest, "tolerances": tolerances, "signatures": differences}
+
+
 def export_savedmodel(model, pipeline, task, spec, directory=None, version=None, overwrite=False, report_dir=None,
-                      serving: ServingModule | None = None) -> dict:
-    """Export `model` with the spec's preprocessing as version `version` (default: next free) of `spec.name`.
+                      serving=None) -> dict:
+    """Export `model` (through `serving`, default the task's serving module) as version `version` (default: next free) of `spec.name`.
 
     Returns the export report (path, version, signatures, fresh-process verification).
     Raises UserError when the version exists (without `overwrite`) or the check fails.
@@ -182,19 +178,15 @@ def export_savedmodel(model, pipeline, task, spec, directory=None, version=None,
     target = base / str(version)
     if target.exists() and not overwrite:
         raise UserError(f"{target}: version {version} is already exported; pass --overwrite to replace it, or omit the version to write {max(versions(base)) + 1}")
-    serving = serving or ServingModule(model, pipeline, task)
-    images, _ = pipeline.raw_examples("test", VERIFY_EXAMPLES)
-    logits = model.predict(pipeline.preprocess_images(images), verbose=0)
-    expected = {k: v.numpy() for k, v in task.serving_outputs(logits, pipeline.info.class_names).items()}
+    serving = serving or task.serving_module(model, pipeline)
+    cases = serving.check_cases(model, VERIFY_EXAMPLES)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=base))
     tmp.chmod(0o755)  # mkdtemp makes it private; a model server running as another user must read it
     try:
         tf.saved_model.save(serving, str(tmp), signatures=serving.signatures())
-        write_warmup_requests(tmp, spec.name, images[:2])
-        verification = _verify_in_fresh_process(tmp, images, expected)
-        if verification["max_abs_difference"] > TOLERANCE or not verification["class_ids_equal"]:
-            raise UserError(f"export check: signatures differ from the Keras model (max abs difference "
-                            f"{verification['max_abs_difference']:.3g} > {TOLERANCE}, class ids equal: {verification['class_ids_equal']})")
+        write_warmup_requests(tmp, spec.name, cases)
+        verification = check_verification(_verify_in_fresh_process(tmp, cases), serving.tolerances)
+        verification["examples"] = VERIFY_EXAMPLES
         if target.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{version}.old-", dir=base))
             os.rename(target, retired / "old")
@@ -206,7 +198,7 @@ def export_savedmodel(model, pipeline, task, spec, directory=None, version=None,
         if tmp.exists():
             shutil.rmtree(tmp)
     config = write_models_config(base.parent)
-    report = {"path": str(target), "version": version, "signatures": list(INPUT_NAMES), "models_config": str(config),
+    report = {"path": str(target), "version": version, "signatures": list(serving.signatures()), "models_config": str(config),
               "verification": verification}
     if report_dir is not None:
         report_dir = Path(report_dir)

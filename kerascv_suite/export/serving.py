@@ -15,6 +15,12 @@ Outputs are whatever the task declares through ``task.serving_outputs(outputs, c
 (classification: ``probabilities``, ``class_ids``, ``class_names``), so a new task adds its
 outputs there, not in the exporter.
 
+A `GeneratorModule` serves a generative model's generator instead (a GAN's generator, a VAE's
+decoder): ``serving_default`` maps latent vectors (and labels) to uint8 images. A task names
+its module in ``task.serving_module(model, pipeline)``; each module gives the exporter its
+signatures, the inputs its fresh-process check calls them with (`check_cases`) and how far the
+export may differ from the Keras model (`tolerances`).
+
 Example::
 
     serving = ServingModule(model, pipeline, task)
@@ -25,15 +31,43 @@ Example::
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 INPUT_NAMES = {"serving_default": "images", "serving_bytes": "image_bytes", "serving_examples": "examples"}
 
 
+def encode_png(images: np.ndarray) -> list[bytes]:
+    return [tf.io.encode_png(image).numpy() for image in images]
+
+
+def serialized_examples(images: np.ndarray) -> list[bytes]:
+    """tf.train.Example records in the `tfrecord` source's format (PNG `image`)."""
+    return [
+        tf.train.Example(features=tf.train.Features(feature={
+            "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
+        })).SerializeToString()
+        for png in encode_png(images)
+    ]
+
+
+def signature_inputs(images: np.ndarray) -> dict[str, dict]:
+    """The same uint8 images as each signature takes them: pixels, PNG bytes, tf.Examples."""
+    return {
+        "serving_default": {"images": images},
+        "serving_bytes": {"image_bytes": np.array(encode_png(images), dtype=object)},
+        "serving_examples": {"examples": np.array(serialized_examples(images), dtype=object)},
+    }
+
+
 def resize_pixels(images, size):
     """uint8 image(s) resized to `size` (bilinear), rounded back to uint8 pixels."""
-    resized = tf.image.resize(tf.cast(images, tf.float32), size)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+    return to_uint8(tf.image.resize(tf.cast(images, tf.float32), size))
+
+
+def to_uint8(values):
+    """Grey levels (float, 0…255) → uint8 pixels, rounded and clipped."""
+    return tf.cast(tf.clip_by_value(tf.round(values), 0, 255), tf.uint8)
 
 
 def inference_copy(model: keras.Model) -> keras.Model:
@@ -96,9 +130,66 @@ class ServingModule(tf.Module):
         parsed = tf.io.parse_example(examples, {"image": tf.io.FixedLenFeature([], tf.string)})
         return self.predict(self.decode(parsed["image"]))
 
+    # How far the export's outputs may be from the Keras model's: float rounding only; ids and names exactly.
+    tolerances = {"probabilities": 1e-5, "class_ids": 0.0, "class_names": 0.0}
+
+    def check_cases(self, model: keras.Model, count: int) -> dict:
+        """{signature: (inputs, expected outputs)}: `count` test images in each signature's form, the Keras model's answers."""
+        images, _ = self._pipeline.raw_examples("test", count)
+        logits = model.predict(self._pipeline.preprocess_images(images), verbose=0)
+        expected = {k: v.numpy() for k, v in self._task.serving_outputs(logits, self._class_names).items()}
+        return {name: (inputs, expected) for name, inputs in signature_inputs(images).items()}
+
     def signatures(self) -> dict:
         return {
             "serving_default": self.serve_images,
             "serving_bytes": self.serve_bytes,
             "serving_examples": self.serve_examples,
         }
+
+
+class GeneratorModule(tf.Module):
+    """A generative model's image generator for TF Serving: latents (and labels) in, uint8 images out.
+
+    ``serving_default`` takes ``latents``, float32 [N, latent_dim] (draw them from N(0, I), the
+    prior of a GAN and a VAE), and for a class-conditional generator ``labels``, int32 [N]; it
+    returns ``images``, uint8 [N, H, W, C]. The module holds an inference copy of the network
+    (`model.image_generator()`: a functional model from latents to images in [0, 1]), not the
+    discriminator, the encoder or the optimizers.
+
+    Example::
+
+        serving = GeneratorModule(model)
+        serving.generate(tf.random.normal([4, serving.latent_dim]))["images"]   # uint8 [4, 28, 28, 1]
+    """
+
+    # float rounding can move a pixel across a rounding boundary: one grey level
+    tolerances = {"images": 1.0}
+
+    def __init__(self, model: keras.Model):
+        super().__init__(name="generator_serving")
+        self.network = inference_copy(model.image_generator())
+        self.latent_dim = int(self.network.inputs[0].shape[-1])
+        self.conditional = len(self.network.inputs) == 2
+        self.num_classes = int(getattr(model, "num_classes", 0))
+        latents = tf.TensorSpec([None, self.latent_dim], tf.float32, name="latents")
+        if self.conditional:
+            labels = tf.TensorSpec([None], tf.int32, name="labels")
+            self.generate = tf.function(lambda latents, labels: self._images([latents, labels]), input_signature=[latents, labels])
+        else:
+            self.generate = tf.function(lambda latents: self._images(latents), input_signature=[latents])
+
+    def _images(self, inputs):
+        return {"images": to_uint8(tf.cast(self.network(inputs, training=False), tf.float32) * 255.0)}
+
+    def check_cases(self, model: keras.Model, count: int) -> dict:
+        """{"serving_default": (inputs, expected)}: `count` seeded latents (labels: the classes in turn), the model's images."""
+        inputs = {"latents": np.random.default_rng(0).standard_normal((count, self.latent_dim)).astype(np.float32)}
+        if self.conditional:
+            inputs["labels"] = (np.arange(count) % self.num_classes).astype(np.int32)
+        images = model.image_generator()([inputs["latents"], inputs["labels"]] if self.conditional else inputs["latents"])
+        return {"serving_default": (inputs, {"images": to_uint8(tf.cast(images, tf.float32) * 255.0).numpy()})}
+
+    def signatures(self) -> dict:
+        return {"serving_default": self.generate}
+

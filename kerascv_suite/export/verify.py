@@ -1,36 +1,40 @@
-"""Check an exported SavedModel in a fresh process: ``python -m kerascv_suite.export.verify EXPORT INPUTS.npz``.
+"""Check an exported SavedModel in a fresh process: ``python -m kerascv_suite.export.verify EXPORT CASES.pickle``.
 
 Run by the exporter after every export, in a new interpreter so nothing of the training
 process (Python objects, registered classes, caches) can hide a broken SavedModel: it loads
-the export with `tf.saved_model.load`, calls each signature on the same uint8 test images
-(as pixels, PNG bytes and tf.Examples), and prints one JSON line comparing the outputs with
-the Keras model's (``probabilities`` and ``class_ids`` in INPUTS.npz).
+the export with `tf.saved_model.load`, calls each signature on the inputs in CASES (a pickled
+``{signature: (inputs, expected outputs)}`` written by the exporter from the serving module's
+`check_cases`), and prints one JSON line: for each signature and output, the largest absolute
+difference from the Keras model's output (for string outputs, the number that differ).
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import sys
+from pathlib import Path
 
 import numpy as np
 
 
-def main(export_dir: str, inputs_path: str) -> dict:
+def difference(actual: np.ndarray, expected: np.ndarray) -> float:
+    """Largest absolute difference of numbers; for strings, how many differ."""
+    if expected.dtype.kind in "OSU":
+        return float(np.sum(actual.astype(object) != expected.astype(object)))
+    return float(np.max(np.abs(actual.astype(np.float64) - expected.astype(np.float64)), initial=0.0))
+
+
+def main(export_dir: str, cases_path: str) -> dict:
     import tensorflow as tf
 
-    from kerascv_suite.export.savedmodel import signature_inputs
-
     loaded = tf.saved_model.load(export_dir)
-    data = np.load(inputs_path)
-    worst, equal, per_signature = 0.0, True, {}
-    for name, inputs in signature_inputs(data["images"]).items():
-        outputs = loaded.signatures[name](**inputs)
-        difference = float(np.max(np.abs(outputs["probabilities"].numpy() - data["probabilities"])))
-        same = bool(np.array_equal(outputs["class_ids"].numpy(), data["class_ids"]))
-        per_signature[name] = {"max_abs_difference": difference, "class_ids_equal": same}
-        worst, equal = max(worst, difference), equal and same
-    return {"max_abs_difference": worst, "class_ids_equal": equal, "examples": int(len(data["images"])),
-            "signatures": per_signature}
+    cases = pickle.loads(Path(cases_path).read_bytes())
+    report = {}
+    for name, (inputs, expected) in cases.items():
+        outputs = loaded.signatures[name](**{key: tf.constant(value) for key, value in inputs.items()})
+        report[name] = {key: difference(outputs[key].numpy(), np.asarray(value)) for key, value in expected.items()}
+    return report
 
 
 if __name__ == "__main__":

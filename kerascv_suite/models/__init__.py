@@ -14,6 +14,7 @@ from kerascv_suite.models import (  # noqa: F401  (registers the families)
     autoencoder,
     densenet,
     efficientnet,
+    gan,
     googlenet,
     knn,
     lenet,

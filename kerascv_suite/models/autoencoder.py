@@ -122,6 +122,12 @@ class EncoderDecoder(keras.Model):
     def reconstruct(self, images):
         return self(images, training=False)
 
+    def image_generator(self) -> keras.Model:
+        """The decoder alone as a functional model: codes (latents) → mean images (what the SavedModel export serves)."""
+        activation = "sigmoid" if self.likelihood == "bernoulli" else "linear"  # the mean of p(x|z) given its parameters
+        images = keras.layers.Activation(activation, dtype="float32", name="images")(self.decoder.output)
+        return keras.Model(self.decoder.inputs[0], images, name="image_generator")
+
     def step_seed(self):
         """The stateless seed of training step t: (seed, t + 1), so a resumed run draws what the uninterrupted one would."""
         return tf.cast(tf.stack([tf.constant(self.seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64) + 1]), tf.int32)

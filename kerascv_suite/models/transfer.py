@@ -56,6 +56,15 @@ def resolve_source(source: str | Path) -> Path:
     raise ValueError(f"source {path} not found (a .keras file, a run folder, or a runs/<name> folder)")
 
 
+def classifier_features(model: keras.Model) -> str:
+    """The layer whose output a classifier's last weighted layer reads: its features.
+
+    That is past a trailing softmax, or the float32 cast a mixed-precision run ends with.
+    """
+    classifier = [layer for layer in model.layers if layer.weights][-1]
+    return next(layer.name for layer in model.layers if layer.output is classifier.input)
+
+
 def in_current_policy(model: keras.Model) -> keras.Model:
     """A copy of the loaded `model`, with its weights, whose layers compute under the dtype policy in force.
 
@@ -113,10 +122,7 @@ def transfer(
     if features is None and pretrained is not loaded:
         features = names[-1]  # an encoder's output: the code
     elif features is None:
-        # the head reads what the source's classifier read: the input of its last weighted layer
-        # (past a trailing softmax, or the float32 cast a mixed-precision run ends with)
-        classifier = [layer for layer in pretrained.layers if layer.weights][-1]
-        features = next(layer.name for layer in pretrained.layers if layer.output is classifier.input)
+        features = classifier_features(pretrained)
     feature_output = pretrained.get_layer(features).output
     backbone = names[: names.index(features) + 1]
     frozen = set() if freeze_until is None else set(backbone if freeze_until == "all" else names[: names.index(freeze_until) + 1])

@@ -52,6 +52,12 @@ class Classification:
             "class_names": tf.gather(tf.constant(class_names), class_ids),
         }
 
+    def serving_module(self, model: keras.Model, pipeline):
+        """What a SavedModel export serves: raw images in, the serving outputs below out (`ServingModule`)."""
+        from kerascv_suite.export.serving import ServingModule
+
+        return ServingModule(model, pipeline, self)
+
     def report(self, model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: list[str], run_dir: Path) -> dict:
         """Write confusion_matrix.png and worst.png; return per-class precision/recall for metrics.json."""
         from sklearn.metrics import confusion_matrix, precision_recall_fscore_support

@@ -11,7 +11,12 @@ for what it can draw, through methods the generative families share:
 - `decode(latents)` with a `prior` and a `latent_dim`: a traversal of the first two latent dimensions over the
   prior's quantiles 5 %…95 %, the others at 0 (latent_traversal.png).
 
-Labels in the batches are ignored.
+While training, a callback draws a grid from the same seeded latents after every epoch
+(samples/epoch_NNN.png), so the grids show one sample set improving. A SavedModel export
+serves the model's `image_generator()` (a GAN's generator, an autoencoder's decoder): latent
+vectors (and labels, conditional) in, uint8 images out (`export.serving.GeneratorModule`).
+
+Labels in the batches are ignored, except by class-conditional models.
 
 Example (YAML)::
 
@@ -25,7 +30,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from pydantic import PositiveInt
+from pydantic import NonNegativeInt, PositiveInt
 
 from kerascv_suite.registry import TASKS
 from kerascv_suite.viz.plots import tile_images
@@ -38,17 +43,33 @@ class Generative:
     Args:
         samples: how many generated images samples.png shows.
         traversal_steps: the traversal grid is traversal_steps × traversal_steps.
-        seed: seed of the samples drawn for the report.
+        seed: seed of the samples drawn for the report and the epoch grids.
+        epoch_samples: how many images the grid drawn after each epoch shows (0: no epoch grids).
     """
 
-    def __init__(self, samples: PositiveInt = 64, traversal_steps: PositiveInt = 12, seed: int = 0):
-        self.samples, self.traversal_steps, self.seed = samples, traversal_steps, seed
+    def __init__(self, samples: PositiveInt = 64, traversal_steps: PositiveInt = 12, seed: int = 0, epoch_samples: NonNegativeInt = 64):
+        self.samples, self.traversal_steps, self.seed, self.epoch_samples = samples, traversal_steps, seed, epoch_samples
 
     def loss(self):
         return None  # the model's train_step computes its objective
 
     def metrics(self) -> list:
         return []
+
+    def callbacks(self, model: keras.Model, run_dir: Path) -> list:
+        """A sample grid after every epoch, for models that sample."""
+        if not self.epoch_samples or not hasattr(model, "sample"):
+            return []
+        return [SampleGrids(Path(run_dir) / "samples", self.epoch_samples, self.seed)]
+
+    def serving_module(self, model: keras.Model, pipeline):
+        """What a SavedModel export serves: the model's image generator (`GeneratorModule`)."""
+        from kerascv_suite.export.serving import GeneratorModule
+        from kerascv_suite.spec.errors import UserError
+
+        if not hasattr(model, "image_generator"):
+            raise UserError(f"export: {type(model).__name__} has no generator or decoder to export")
+        return GeneratorModule(model)
 
     def report(self, model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: list[str], run_dir: Path) -> dict:
         """Write samples.png, reconstructions.png and latent_traversal.png (what the model supports); list them."""
@@ -68,6 +89,19 @@ class Generative:
                         columns=self.traversal_steps, title="z₁ (down) × z₂ (across), other dimensions 0")
             written["latent_traversal"] = "latent_traversal.png"
         return {"pictures": written}
+
+
+class SampleGrids(keras.callbacks.Callback):
+    """After each epoch, `n` samples from the same seeded latents as `folder`/epoch_NNN.png (epochs from 1)."""
+
+    def __init__(self, folder: Path, n: int, seed: int):
+        super().__init__()
+        self.folder, self.n, self.seed = Path(folder), n, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tile_images(np.asarray(self.model.sample(self.n, seed=self.seed)), self.folder / f"epoch_{epoch + 1:03d}.png",
+                    title=f"epoch {epoch + 1}")
 
 
 def latent_traversal(model, steps: int) -> np.ndarray:
@@ -101,7 +135,9 @@ def generate(run_dir: str | Path, n: int = 64, seed: int = 0, out: str | Path | 
     if path.exists() or path.with_suffix(".npy").exists():
         raise UserError(f"{path} already exists; results are never overwritten (choose another --out or --seed)")
     path.parent.mkdir(parents=True, exist_ok=True)
+    from kerascv_suite.export.serving import to_uint8
+
     images = np.asarray(model.sample(n, seed=seed))
-    np.save(path.with_suffix(".npy"), np.round(np.clip(images, 0, 1) * 255).astype(np.uint8))
+    np.save(path.with_suffix(".npy"), to_uint8(images * 255.0).numpy())
     tile_images(images, path, title=f"{n} samples, seed {seed}")
     return path

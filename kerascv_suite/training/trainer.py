@@ -73,12 +73,13 @@ def compile_model(spec, info, strategy=None, jit_compile=None):
         # Create the optimizer's slots now, not lazily inside the first traced train step: variables created
         # there make tf.function trace the whole step a second time (14 s of 57 s for a DenseNet-121 smoke
         # run here), and BackupAndRestore silently skips the state of an optimizer not built when it restores.
-        if model.trainable_variables and not isinstance(optimizer, LBFGS):
+        # (A model with several optimizers, a GAN, builds each on its own variables in its compile.)
+        if model.trainable_variables and not isinstance(optimizer, LBFGS) and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
     return model, task
 
 
-def _callbacks(run_dir: Path, spec, model) -> list:
+def _callbacks(run_dir: Path, spec, model, task) -> list:
     return [
         LearningRateLogger(),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
@@ -91,6 +92,7 @@ def _callbacks(run_dir: Path, spec, model) -> list:
         keras.callbacks.TerminateOnNaN(),
         *[build_component(c, run_dir=run_dir) for c in spec.train.callbacks],
         *(model.fit_callbacks() if hasattr(model, "fit_callbacks") else []),
+        *(task.callbacks(model, run_dir) if hasattr(task, "callbacks") else []),
     ]
 
 
@@ -138,7 +140,7 @@ def train(spec, runs_dir="runs", run_dir=None, smoke=False, force=False, new=Fal
             validation_data=pipeline.dataset("val") if pipeline.info.split_sizes["val"] else None,
             epochs=1 if smoke else spec.train.epochs,
             steps_per_epoch=spec.train.steps_per_epoch,
-            callbacks=[*_callbacks(out_dir, spec, model), traces],
+            callbacks=[*_callbacks(out_dir, spec, model, task), traces],
             shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a tf.data.Dataset
             verbose=_verbose(),
         )

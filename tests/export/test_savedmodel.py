@@ -69,7 +69,9 @@ def test_every_signature_matches_keras_in_a_fresh_process(exported):
     _, report, _ = exported
     verification = report["verification"]
     assert set(verification["signatures"]) == {"serving_default", "serving_bytes", "serving_examples"}
-    assert verification["max_abs_difference"] <= 1e-5 and verification["class_ids_equal"]
+    assert all(set(outputs) == {"probabilities", "class_ids", "class_names"} for outputs in verification["signatures"].values())
+    assert verification["largest_differences"]["probabilities"] <= 1e-5
+    assert verification["largest_differences"]["class_ids"] == 0 and verification["largest_differences"]["class_names"] == 0
 
 
 def test_signature_outputs_and_any_input_size(trained, exported):
@@ -172,7 +174,7 @@ def test_kcv_export_and_predict(trained, tmp_path, capsys):
     *_, run_dir, images, expected = trained
     assert main(["export", str(run_dir), "--directory", str(tmp_path), "--request-json"]) == 0
     out = capsys.readouterr().out
-    assert "fresh-process check: max abs difference 0" in out
+    assert "fresh-process check, largest differences from Keras: probabilities" in out and "class_ids 0," in out
     np.save(tmp_path / "batch.npy", images[:2])
     from PIL import Image
 

@@ -67,3 +67,24 @@ def test_generate_refuses_a_classifier_run_and_a_folder_without_a_model(tmp_path
     assert err.startswith("error: ") and "does not generate images" in err and err.count("\n") == 1
     assert main(["generate", str(tmp_path)]) == 2
     assert "no model.keras" in capsys.readouterr().err
+
+
+def test_a_sample_grid_is_drawn_after_every_epoch(vae_run):
+    with Image.open(vae_run.run_dir / "samples" / "epoch_001.png") as image:
+        assert image.format == "PNG"
+    assert sorted(p.name for p in (vae_run.run_dir / "samples").iterdir()) == ["epoch_001.png"]  # smoke: one epoch
+
+
+def test_the_decoder_exports_as_a_savedmodel_from_latents_to_uint8_images(vae_run, tmp_path, capsys):
+    import tensorflow as tf
+
+    assert main(["export", str(vae_run.run_dir), "--directory", str(tmp_path)]) == 0
+    assert "images" in capsys.readouterr().out
+    served = tf.saved_model.load(str(tmp_path / "vae_conv_2d_mnist" / "1")).signatures["serving_default"]
+    latents = np.array([[0.0, 0.0], [1.5, -0.5]], "float32")
+    pixels = served(latents=tf.constant(latents))["images"].numpy()
+    _, _, model, _ = load_run(vae_run.run_dir)
+    assert pixels.dtype == np.uint8 and pixels.shape == (2, 28, 28, 1)
+    assert np.max(np.abs(pixels - np.asarray(model.decode(latents)) * 255)) <= 0.5 + 1e-3
+    assert main(["export", str(vae_run.run_dir), "--directory", str(tmp_path), "--tflite", "int8"]) == 2
+    assert "TFLite files and REST request files are written for image classifiers" in capsys.readouterr().err
