@@ -18,17 +18,15 @@ and spread. `kcv compare` draws the chapter's curves into <chapter>_digits_curve
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
+from benchmarks.runs import RESULTS, kcv_run
+from benchmarks.runs import machine as describe_machine
+
 # Each chapter's pipelines (paths under pipelines/, without .yaml) and their test-accuracy bars.
 CHAPTERS = {
     "classification": {f"classification/{name}": bar for name, bar in
@@ -48,19 +46,11 @@ DATA_SEEDS = {"transfer": (0, 1, 2, 3, 4)}
 
 def run(name: str, workdir: Path, overrides: tuple = ()) -> tuple[dict, Path]:
     """One fresh `kcv run` of pipelines/<name>.yaml in `workdir`; its figures and its run folder."""
-    spec = ROOT / "pipelines" / f"{name}.yaml"
-    before = set(workdir.glob("runs/*/*/metrics.json"))
-    started = time.time()
-    sets = [arg for override in overrides for arg in ("--set", override)]
-    subprocess.run([sys.executable, "-m", "kerascv_suite.cli", "run", str(spec), "--runs-dir", "runs", "--new", *sets],
-                   cwd=workdir, check=True, capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    seconds = time.time() - started
-    (finished,) = set(workdir.glob("runs/*/*/metrics.json")) - before
-    metrics = json.loads(finished.read_text())
+    metrics, run_dir, seconds = kcv_run(name, workdir, overrides)
     return {"accuracy": metrics["test"]["accuracy"], "command_seconds": round(seconds, 1),
             "fit_seconds": metrics["train"]["seconds"], "epochs": metrics["train"]["epochs"],
             "test_examples": metrics["data"]["split_sizes"]["test"], "train_examples": metrics["data"]["split_sizes"]["train"],
-            **metrics.get("model", {})}, finished.parent
+            **metrics.get("model", {})}, run_dir
 
 
 def run_pipeline(chapter: str, name: str, workdir: Path) -> tuple[dict, Path]:
@@ -79,8 +69,6 @@ def run_pipeline(chapter: str, name: str, workdir: Path) -> tuple[dict, Path]:
 
 
 def main(chapter: str = "classification") -> None:
-    import tensorflow as tf
-
     from kerascv_suite.viz.compare import compare_runs
 
     results, run_dirs = {}, []
@@ -90,7 +78,7 @@ def main(chapter: str = "classification") -> None:
             run_dirs.append(run_dir)
             print(name, results[name], flush=True)
         compare_runs(run_dirs, RESULTS / f"{chapter}_digits_curves.png", overwrite=True)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, tensorflow {tf.__version__}"
+    machine = describe_machine()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{chapter}_digits.json").write_text(json.dumps({"machine": machine, "date": time.strftime("%Y-%m-%d"),
                                                                      "results": results}, indent=2))

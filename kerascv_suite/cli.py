@@ -158,6 +158,9 @@ def _run(args) -> int:
     if args.overfit is not None:
         if args.overfit < 1:
             raise_user(f"--overfit: N must be at least 1, got {args.overfit}")
+        if spec.task.name != "classification":
+            raise_user(f"--overfit: the check trains until 100% training accuracy, which only classifiers have; "
+                       f"{spec.name} is a {spec.task.name} pipeline")
         reached, epochs, accuracy = trainer.overfit(spec, args.overfit)
         verdict = "reached" if reached else "did NOT reach"
         print(f"overfit {args.overfit} examples: {verdict} 100% training accuracy after {epochs} epochs (accuracy {accuracy:.4f})")
@@ -185,7 +188,8 @@ def _validate(args) -> int:
     pipeline = DataPipeline(spec, smoke=True)
     model, _ = compile_model(spec, pipeline.info)
     images, labels = next(iter(pipeline.dataset("train")))
-    outputs = model(images, training=False)
+    # a class-conditional model (a conditional GAN's discriminator) reads the labels too
+    outputs = model(images, labels, training=False) if getattr(model, "conditional", False) else model(images, training=False)
     # the model's test step: the compiled loss, or the objective of a model that computes its own (a VAE's −ELBO)
     loss = model.evaluate(images, labels, batch_size=len(images), verbose=0, return_dict=True)["loss"]
     print(f"{args.spec}: OK — model '{spec.model.name}' ({model.count_params():,} parameters) maps a batch "

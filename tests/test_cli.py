@@ -17,6 +17,12 @@ def test_validate_builds_the_model_and_traces_a_batch(capsys):
     assert "OK" in out and "61,706 parameters" in out and "(32, 32, 32, 1)" in out and "(32, 10)" in out
 
 
+def test_validate_a_conditional_gan_gives_its_discriminator_the_labels(capsys):
+    assert main(["validate", str(PIPELINES / "generative" / "conditional_gan.yaml"), "--set", "model.filters=8"]) == 0
+    out = capsys.readouterr().out
+    assert "OK" in out and "(64, 28, 28, 1) to (64, 1)" in out
+
+
 def test_run_check_init_reports_log_c(capsys):
     assert main(["run", SOFTMAX, "--check-init"]) == 0
     assert "expected ≈ log(10) = 2.3026" in capsys.readouterr().out
@@ -61,9 +67,10 @@ def test_show_names_origins(capsys):
     assert any("shuffle_buffer: 10000" in line and "# default" in line for line in lines)
 
 
-@pytest.mark.parametrize("option", [["--overfit", "0"]])
-def test_bad_run_options_are_user_errors(option, capsys):
-    assert main(["run", SOFTMAX, *option]) == 2
+@pytest.mark.parametrize("spec, option", [(SOFTMAX, ["--overfit", "0"]),
+                                          (str(PIPELINES / "generative" / "dcgan.yaml"), ["--overfit", "8"])])
+def test_bad_run_options_are_user_errors(spec, option, capsys):
+    assert main(["run", spec, *option]) == 2
     assert "error: --overfit" in capsys.readouterr().err
 
 

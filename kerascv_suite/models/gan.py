@@ -41,7 +41,8 @@ the same D serves as a WGAN-GP critic, whose per-example gradient penalty batch 
 **Logs.** `d_loss`, `g_loss`, and `loss`, which is the discriminator's loss (−V(D, G) for
 minimax, the critic's loss for WGAN-GP): a GAN has no single objective, and the trainer's
 checkpoints and `kcv eval` read `loss`. Evaluation scores the split's real images against
-generated ones drawn from the fixed seed (seed, 0).
+generated ones drawn from the fixed seed (seed, 0), without the gradient penalty (a training
+regulariser), so a WGAN-GP's evaluated `d_loss` is the critic's estimate of −W(real, generated).
 
 Example::
 
@@ -175,7 +176,9 @@ class GAN(keras.Model):
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
     def get_compile_config(self):
-        config = super().get_compile_config() or {}
+        config = super().get_compile_config()
+        if config is None:  # not compiled: it saves and loads uncompiled
+            return None
         return {**config, "discriminator_optimizer": keras.optimizers.serialize(self.discriminator_optimizer)}
 
     def compile_from_config(self, config):

@@ -122,11 +122,10 @@ def generate(run_dir: str | Path, n: int = 64, seed: int = 0, out: str | Path | 
     never written over.
     """
     from kerascv_suite.spec.errors import UserError
+    from kerascv_suite.training.trainer import load_saved_model
 
     run_dir = Path(run_dir)
-    if not (run_dir / "model.keras").is_file():
-        raise UserError(f"{run_dir}: not a finished run folder with a saved model (no model.keras)")
-    model = keras.saving.load_model(run_dir / "model.keras")
+    model = load_saved_model(run_dir)
     if not hasattr(model, "sample"):
         raise UserError(f"{run_dir}: its model ({type(model).__name__}) does not generate images; generative models have sample()")
     path = Path(out) if out else run_dir / "generated" / f"samples-{n}-seed{seed}.png"

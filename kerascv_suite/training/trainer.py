@@ -180,14 +180,22 @@ def _evaluate(model, task, pipeline: DataPipeline, out_dir: Path) -> dict:
     return metrics
 
 
+def load_saved_model(run_dir: str | Path) -> keras.Model:
+    """A finished run's saved model alone (no data pipeline: what sampling from a generative run needs)."""
+    path = Path(run_dir) / "model.keras"
+    if not path.is_file():
+        raise UserError(f"{run_dir}: not a finished run folder with a saved model (no model.keras)")
+    return keras.saving.load_model(path)
+
+
 def load_run(run_dir: str | Path):
     """A finished run's resolved spec, its data pipeline, its saved model and its task."""
     run_dir = Path(run_dir)
-    for required in ("spec.yaml", "model.keras"):
-        if not (run_dir / required).is_file():
-            raise UserError(f"{run_dir}: not a finished run folder with a saved model (no {required})")
+    if not (run_dir / "spec.yaml").is_file():
+        raise UserError(f"{run_dir}: not a finished run folder with a saved model (no spec.yaml)")
+    model = load_saved_model(run_dir)
     spec = load_resolved((run_dir / "spec.yaml").read_text(), str(run_dir / "spec.yaml"))
-    return spec, DataPipeline(spec), keras.saving.load_model(run_dir / "model.keras"), build_component(spec.task)
+    return spec, DataPipeline(spec), model, build_component(spec.task)
 
 
 def evaluate_run(run_dir: str | Path) -> dict:
@@ -234,4 +242,4 @@ def overfit(spec, n: int, max_epochs: int = 300) -> tuple[bool, int, float]:
     return accuracy >= 1.0, len(history.history["accuracy"]), float(accuracy)
 
 
-__all__ = ["RunResult", "train", "compile_model", "load_run", "evaluate_run", "check_init", "overfit"]
+__all__ = ["RunResult", "train", "compile_model", "load_saved_model", "load_run", "evaluate_run", "check_init", "overfit"]

@@ -1,4 +1,5 @@
-"""A `kcv run` killed with SIGKILL after an epoch resumes from its backup when run again."""
+"""A `kcv run` killed with SIGKILL after an epoch resumes from its backup when run again: a classifier, and a GAN
+with its two optimizers."""
 
 import json
 import os
@@ -6,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+
+import pytest
 
 from kerascv_suite.viz.plots import read_history
 from tests.conftest import PIPELINES
@@ -17,15 +20,26 @@ def kcv(*args):
     return [sys.executable, "-m", "kerascv_suite.cli", *args]
 
 
-def test_sigkilled_run_resumes_from_the_saved_epoch_and_finishes(tmp_path):
-    command = kcv("run", str(PIPELINES / "classification" / "lenet5.yaml"), "--set", f"train.epochs={EPOCHS}",
+# The GAN: 3 generator steps per epoch, each with k = 2 discriminator steps on its own optimizer.
+GAN_STEPS = 3
+CASES = {
+    "lenet5_digits": ("classification/lenet5.yaml", []),
+    "dcgan_mnist": ("generative/dcgan.yaml", ["model.filters=4", "model.latent_dim=8", "model.discriminator_steps=2",
+                                              f"train.steps_per_epoch={GAN_STEPS}", "task.epoch_samples=0"]),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_sigkilled_run_resumes_from_the_saved_epoch_and_finishes(name, tmp_path):
+    spec, settings = CASES[name]
+    command = kcv("run", str(PIPELINES / spec), "--set", f"train.epochs={EPOCHS}", *[a for s in settings for a in ("--set", s)],
                   "--runs-dir", str(tmp_path))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     metadata = None
     deadline = time.time() + 240
     while time.time() < deadline and first.poll() is None:
-        found = list(tmp_path.glob("lenet5_digits/*/backup/training_metadata.json"))
+        found = list(tmp_path.glob(f"{name}/*/backup/training_metadata.json"))
         if found:
             metadata = found[0]
             break
@@ -43,8 +57,16 @@ def test_sigkilled_run_resumes_from_the_saved_epoch_and_finishes(tmp_path):
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"resuming {run_dir}" in second.stdout
     assert f"Epoch {saved_epoch + 1}/{EPOCHS}" in second.stdout and "Epoch 1/" not in second.stdout
-    assert len(list((tmp_path / "lenet5_digits").iterdir())) == 1  # the same run folder, not a new one
+    assert len(list((tmp_path / name).iterdir())) == 1  # the same run folder, not a new one
     history = read_history(run_dir / "history.csv")
     assert history["epoch"] == list(range(EPOCHS))
     assert rows_before >= saved_epoch
     assert json.loads((run_dir / "metrics.json").read_text())["train"]["epochs"] == EPOCHS
+    if name == "dcgan_mnist":  # both optimizers resumed their step counts: neither restarted from 0 at the resume
+        import keras
+
+        import kerascv_suite.models  # noqa: F401  (registers the GAN class for loading)
+
+        model = keras.saving.load_model(run_dir / "model.keras")
+        assert int(model.optimizer.iterations) == EPOCHS * GAN_STEPS
+        assert int(model.discriminator_optimizer.iterations) == EPOCHS * GAN_STEPS * 2
