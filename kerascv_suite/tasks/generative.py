@@ -45,10 +45,14 @@ class Generative:
         traversal_steps: the traversal grid is traversal_steps × traversal_steps.
         seed: seed of the samples drawn for the report and the epoch grids.
         epoch_samples: how many images the grid drawn after each epoch shows (0: no epoch grids).
+        columns: images per row of samples.png and the epoch grids (10 puts one digit per column
+            for a class-conditional model, which draws the classes in turn).
     """
 
-    def __init__(self, samples: PositiveInt = 64, traversal_steps: PositiveInt = 12, seed: int = 0, epoch_samples: NonNegativeInt = 64):
+    def __init__(self, samples: PositiveInt = 64, traversal_steps: PositiveInt = 12, seed: int = 0, epoch_samples: NonNegativeInt = 64,
+                 columns: PositiveInt = 8):
         self.samples, self.traversal_steps, self.seed, self.epoch_samples = samples, traversal_steps, seed, epoch_samples
+        self.columns = columns
 
     def loss(self):
         return None  # the model's train_step computes its objective
@@ -60,7 +64,7 @@ class Generative:
         """A sample grid after every epoch, for models that sample."""
         if not self.epoch_samples or not hasattr(model, "sample"):
             return []
-        return [SampleGrids(Path(run_dir) / "samples", self.epoch_samples, self.seed)]
+        return [SampleGrids(Path(run_dir) / "samples", self.epoch_samples, self.seed, self.columns)]
 
     def serving_module(self, model: keras.Model, pipeline):
         """What a SavedModel export serves: the model's image generator (`GeneratorModule`)."""
@@ -76,7 +80,8 @@ class Generative:
         run_dir = Path(run_dir)
         written = {}
         if hasattr(model, "sample"):
-            tile_images(np.asarray(model.sample(self.samples, seed=self.seed)), run_dir / "samples.png", title="samples")
+            tile_images(np.asarray(model.sample(self.samples, seed=self.seed)), run_dir / "samples.png", columns=self.columns,
+                        title="samples")
             written["samples"] = "samples.png"
         if hasattr(model, "reconstruct"):
             originals = images[:32]
@@ -92,16 +97,16 @@ class Generative:
 
 
 class SampleGrids(keras.callbacks.Callback):
-    """After each epoch, `n` samples from the same seeded latents as `folder`/epoch_NNN.png (epochs from 1)."""
+    """After each epoch, `n` samples from the same seeded latents as `folder`/epoch_NNN.png (epochs from 1), `columns` per row."""
 
-    def __init__(self, folder: Path, n: int, seed: int):
+    def __init__(self, folder: Path, n: int, seed: int, columns: int = 8):
         super().__init__()
-        self.folder, self.n, self.seed = Path(folder), n, seed
+        self.folder, self.n, self.seed, self.columns = Path(folder), n, seed, columns
 
     def on_epoch_end(self, epoch, logs=None):
         self.folder.mkdir(parents=True, exist_ok=True)
         tile_images(np.asarray(self.model.sample(self.n, seed=self.seed)), self.folder / f"epoch_{epoch + 1:03d}.png",
-                    title=f"epoch {epoch + 1}")
+                    columns=self.columns, title=f"epoch {epoch + 1}")
 
 
 def latent_traversal(model, steps: int) -> np.ndarray:
