@@ -1,7 +1,8 @@
 """The input pipeline: source → seeded split → preprocess → cache → shuffle → batch → augment → prefetch.
 
 Preprocessing runs once per example (parallel map) and is cached, so each epoch only
-reshuffles and augments; augmentation runs on whole batches, which vectorises the random
+reshuffles and augments; a cached split that fits in memory is held as two tensors and each
+batch is one gather by shuffled indices; augmentation runs on whole batches, which vectorises the random
 ops. Training batches drop the last partial batch by default so every step sees the same
 static shape (one trace, XLA-friendly); evaluation keeps every example.
 
@@ -24,6 +25,8 @@ from kerascv_suite.spec import build_component
 from kerascv_suite.spec.errors import DataError
 
 SPLITS = ("train", "val", "test")
+# A cached split up to this size is held as two tensors and batched by gathering shuffled indices.
+IN_MEMORY_BYTES = 1 << 30
 SMOKE_BATCHES = 2
 
 
@@ -181,11 +184,26 @@ class DataPipeline:
         training = split == "train" if training is None else training
         shuffle = training if shuffle is None else shuffle
         ds = self._preprocessed(split)
-        if self.data.cache:
-            ds = ds.cache()
-        if shuffle:
-            ds = ds.shuffle(min(self.data.shuffle_buffer, len(self.indices[split])), seed=self.data.seed, reshuffle_each_iteration=True)
-        ds = ds.batch(self.data.batch_size, drop_remainder=training and self.data.drop_remainder)
+        count, drop = len(self.indices[split]), training and self.data.drop_remainder
+        in_memory = self.data.cache and ds.element_spec[0].shape.is_fully_defined() and (
+            count * ds.element_spec[0].shape.num_elements() * ds.element_spec[0].dtype.size <= IN_MEMORY_BYTES)
+        if in_memory:
+            # The cached split as two tensors, and batches gathered from them by shuffled indices: one gather per
+            # batch instead of shuffling and batching every example, so the input pipeline takes (almost) no CPU
+            # from the training step on small machines. A shuffle of the indices with the same seed and buffer is
+            # the same permutation as the shuffle of the examples, so the batches are those of the per-example path.
+            images, labels = ds.batch(count).get_single_element()
+            order = tf.data.Dataset.range(count)
+            if shuffle:
+                order = order.shuffle(min(self.data.shuffle_buffer, count), seed=self.data.seed, reshuffle_each_iteration=True)
+            ds = order.batch(self.data.batch_size, drop_remainder=drop).map(
+                lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+        else:
+            if self.data.cache:
+                ds = ds.cache()
+            if shuffle:
+                ds = ds.shuffle(min(self.data.shuffle_buffer, count), seed=self.data.seed, reshuffle_each_iteration=True)
+            ds = ds.batch(self.data.batch_size, drop_remainder=drop)
         if training and self.augment:
             ops, classes, mixed = self.augment, len(self.source.class_names), self.info.mixed_labels
 

@@ -4,7 +4,8 @@ The normalisation is BatchNorm by default; `norm` picks another of Wu & He's (20
 which differ only in the axes the statistics are taken over:
 
 - "batch": per channel, over the batch and the pixels (Ioffe & Szegedy, 2015); moving
-  averages for inference; noisy with small batches.
+  averages for inference; noisy with small batches. Keras's layer, with TensorFlow's fused
+  kernel in training (`FusedBatchNormalization`).
 - "layer": per example, over all pixels and channels (Ba et al., 2016): `GroupNormalization`
   with one group.
 - "instance": per example and channel, over the pixels (Ulyanov et al., 2016): one group per channel.
@@ -32,6 +33,8 @@ from typing import Literal
 
 import keras
 
+from kerascv_suite.layers.fused_batch_norm import FusedBatchNormalization
+
 Norm = Literal["batch", "layer", "instance", "group"]
 GROUPS = 32
 _SUFFIX = {"batch": "bn", "layer": "ln", "instance": "in", "group": "gn"}
@@ -51,8 +54,8 @@ def normalization(x, norm: Norm = "batch", norm_momentum: float = 0.9, norm_epsi
     """
     layer_name = _named(name, _SUFFIX[norm])
     if norm == "batch":
-        return keras.layers.BatchNormalization(momentum=norm_momentum, epsilon=norm_epsilon,
-                                               gamma_initializer=gamma_initializer, name=layer_name)(x)
+        return FusedBatchNormalization(momentum=norm_momentum, epsilon=norm_epsilon,
+                                       gamma_initializer=gamma_initializer, name=layer_name)(x)
     channels = x.shape[-1]
     groups = {"layer": 1, "instance": channels, "group": math.gcd(GROUPS, channels)}[norm]
     return keras.layers.GroupNormalization(groups, epsilon=norm_epsilon, gamma_initializer=gamma_initializer, name=layer_name)(x)

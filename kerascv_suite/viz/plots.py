@@ -18,7 +18,11 @@ import numpy as np  # noqa: E402
 
 
 def read_history(path: str | Path) -> dict[str, list[float]]:
-    """Read a Keras CSVLogger file; an epoch logged twice (a resume after a kill) keeps its last row."""
+    """Read a Keras CSVLogger file; an epoch logged twice (a resume after a kill) keeps its last row.
+
+    A column Keras logged as "NA" throughout (the `val_` metrics of a run without a validation
+    split) is left out; an "NA" among numbers reads as NaN.
+    """
     rows: dict[int, dict] = {}
     with open(path, newline="") as handle:
         for row in csv.DictReader(handle):
@@ -26,7 +30,10 @@ def read_history(path: str | Path) -> dict[str, list[float]]:
     columns = [c for c in (next(iter(rows.values())) if rows else {}) if c != "epoch"]
     history = {"epoch": sorted(rows)}
     for column in columns:
-        history[column] = [float(rows[e][column]) for e in history["epoch"]]
+        values = [rows[e][column] for e in history["epoch"]]
+        if all(v in ("NA", "") for v in values):
+            continue
+        history[column] = [float("nan") if v in ("NA", "") else float(v) for v in values]
     return history
 
 

@@ -110,6 +110,23 @@ def test_training_epochs_reshuffle_but_hold_the_same_examples(npz_pipeline):
     assert key(epoch1) == key(epoch2) == key(expected)
 
 
+@pytest.mark.parametrize("buffer", [1000, 7])
+def test_in_memory_batches_are_those_of_shuffling_and_batching_every_example(npz_pipeline, buffer):
+    """A cached split is batched by gathering shuffled indices; the batches must be the per-example path's, epoch by epoch."""
+    images = random_images(60)
+    pipeline = npz_pipeline(images, np.arange(60) % 3, batch_size=8, shuffle_buffer=buffer, splits={"train": 0.8, "val": 0.1, "test": 0.1})
+    count = len(pipeline.indices["train"])
+    per_example = (pipeline._preprocessed("train").cache().shuffle(min(buffer, count), seed=pipeline.data.seed,
+                                                                   reshuffle_each_iteration=True).batch(8, drop_remainder=True))
+    gathered = pipeline.dataset("train")
+    for _ in range(2):  # two epochs: the reshuffles agree too
+        (expected, expected_labels), (actual, actual_labels) = to_numpy(per_example), to_numpy(gathered)
+        np.testing.assert_array_equal(actual, expected)
+        np.testing.assert_array_equal(actual_labels, expected_labels)
+    test_images, _ = to_numpy(pipeline.dataset("test"))
+    np.testing.assert_array_equal(test_images, images[pipeline.indices["test"]].astype(np.float32))  # in order, all of them
+
+
 def test_smoke_mode_limits_every_split_to_two_batches(npz_pipeline):
     images = random_images(100, (4, 4, 1))
     labels = np.arange(100) % 5

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerascv_suite.layers import conv_norm_act, depthwise_norm_act, norm_act
+from kerascv_suite.layers import FusedBatchNormalization, conv_norm_act, depthwise_norm_act, norm_act
 from kerascv_suite.layers.norm_act import normalization
 
 
@@ -65,7 +65,7 @@ def test_normalization_kinds_are_group_norms_with_the_right_group_count(norm, ch
 def test_batch_normalization_keeps_its_settings():
     model = build(normalization, input_shape=(4, 4, 8), norm_momentum=0.8, norm_epsilon=1e-4, gamma_initializer="zeros", name="x")
     layer = model.get_layer("x_bn")
-    assert type(layer) is keras.layers.BatchNormalization
+    assert type(layer) is FusedBatchNormalization
     assert (layer.momentum, layer.epsilon) == (0.8, 1e-4)
     assert np.all(np.asarray(layer.gamma) == 0)
 
@@ -119,7 +119,7 @@ def test_group_norm_with_64_channels_normalises_32_groups_of_2():
 @pytest.mark.parametrize("norm", ["batch", "layer", "instance", "group"])
 def test_norm_reaches_the_layer_names_of_every_block(norm):
     suffix = NORM_SUFFIXES[norm]
-    norm_class = keras.layers.BatchNormalization if norm == "batch" else keras.layers.GroupNormalization
+    norm_class = FusedBatchNormalization if norm == "batch" else keras.layers.GroupNormalization
     for block, kwargs in [(conv_norm_act, {"filters": 8}), (depthwise_norm_act, {}), (norm_act, {})]:
         model = build(block, norm=norm, name="blk", **kwargs)
         names = {layer.name for layer in model.layers}

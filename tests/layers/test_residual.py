@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from kerascv_suite.layers.fused_batch_norm import FusedBatchNormalization
 from kerascv_suite.layers.grouped_conv import GroupedConv2D
 from kerascv_suite.layers.residual import ZeroPadChannels, basic_block, bottleneck_block
 
@@ -200,11 +201,11 @@ def layers_of(model, kind):
 def test_group_norm_replaces_every_batchnorm_with_the_same_trainable_parameters(block, kwargs, norms):
     batch = block_model(block, (8, 8, 8), **kwargs)
     group = block_model(block, (8, 8, 8), norm="group", **kwargs)
-    assert not layers_of(group, keras.layers.BatchNormalization)
+    assert not layers_of(group, FusedBatchNormalization)
     assert sorted(layer.name for layer in layers_of(group, keras.layers.GroupNormalization)) == [f"b_{n}_gn" for n in norms]
     assert all(layer.groups == min(32, layer.gamma.shape[0]) for layer in layers_of(group, keras.layers.GroupNormalization))
     assert trainable_count(group) == trainable_count(batch)          # γ, β per channel in both
-    assert group.count_params() == batch.count_params() - 2 * sum(layer.gamma.shape[0] for layer in layers_of(batch, keras.layers.BatchNormalization))
+    assert group.count_params() == batch.count_params() - 2 * sum(layer.gamma.shape[0] for layer in layers_of(batch, FusedBatchNormalization))
 
 
 @pytest.mark.parametrize("norm", ["layer", "instance"])
@@ -213,7 +214,7 @@ def test_v2_pre_activations_use_the_chosen_norm(norm):
     suffix = {"layer": "ln", "instance": "in"}[norm]
     assert {f"b_preact_{suffix}", f"b_conv1_{suffix}"} <= layer_names(model)
     assert model.get_layer(f"b_preact_{suffix}").input is model.input
-    assert not layers_of(model, keras.layers.BatchNormalization)
+    assert not layers_of(model, FusedBatchNormalization)
 
 
 @pytest.mark.parametrize("block, kwargs", [(basic_block, {"filters": 16}), (bottleneck_block, {"filters": 4})])

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from kerascv_suite.layers.fused_batch_norm import FusedBatchNormalization
 from kerascv_suite.layers.stochastic_depth import DropPath, stochastic_depth_rates
 from kerascv_suite.models.arithmetic import summary
 from kerascv_suite.models.resnet import (
@@ -193,11 +194,11 @@ def test_zero_init_last_norm_reaches_every_block():
 
 def test_batchnorm_settings_and_dropout_are_applied():
     model = resnet((32, 32, 1), 10, depth=18, bn_momentum=0.8, bn_epsilon=1e-3, dropout=0.2)
-    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [layer for layer in model.layers if isinstance(layer, FusedBatchNormalization)]
     assert norms and all(layer.momentum == 0.8 and layer.epsilon == 1e-3 for layer in norms)
     assert model.get_layer("dropout").rate == 0.2
     assert all(layer.epsilon == 1e-5 for layer in resnet((32, 32, 1), 10, depth=18).layers
-               if isinstance(layer, keras.layers.BatchNormalization))
+               if isinstance(layer, FusedBatchNormalization))
 
 
 @pytest.mark.parametrize("call, message", [
@@ -236,8 +237,8 @@ def test_group_norm_cifar_resnet_has_the_batchnorm_model_trainable_parameters():
     batch = cifar_resnet(*CIFAR, depth=20)
     group = cifar_resnet(*CIFAR, depth=20, norm="group")
     norms = layers_of(group, keras.layers.GroupNormalization)
-    assert not layers_of(group, keras.layers.BatchNormalization)
-    assert len(norms) == len(layers_of(batch, keras.layers.BatchNormalization)) == 1 + 2 * 9   # stem + two per block
+    assert not layers_of(group, FusedBatchNormalization)
+    assert len(norms) == len(layers_of(batch, FusedBatchNormalization)) == 1 + 2 * 9   # stem + two per block
     assert {layer.name for layer in norms} == {"stem_gn"} | {f"stage{s}_block{b}_conv{i}_gn" for s in (1, 2, 3) for b in (1, 2, 3) for i in (1, 2)}
     assert all(layer.groups == min(32, layer.gamma.shape[0]) for layer in norms)   # gcd(32, 16 | 32 | 64)
     assert trainable(group) == trainable(batch) == 269_722    # GroupNorm has BatchNorm's γ and β, no moving statistics
@@ -248,11 +249,11 @@ def test_group_norm_cifar_resnet_has_the_batchnorm_model_trainable_parameters():
 @pytest.mark.parametrize("norm, suffix", [("layer", "ln"), ("instance", "in")])
 def test_resnet_norm_reaches_stem_blocks_and_v2_head(norm, suffix):
     model = resnet((32, 32, 1), 10, depth=18, preactivation=True, norm=norm)
-    assert not layers_of(model, keras.layers.BatchNormalization)
+    assert not layers_of(model, FusedBatchNormalization)
     assert {f"head_{suffix}", f"stage1_block1_preact_{suffix}", f"stage4_block2_conv1_{suffix}"} <= {layer.name for layer in model.layers}
     v1 = resnet((32, 32, 1), 10, depth=18, norm=norm)
     assert f"stem_{suffix}" in {layer.name for layer in v1.layers}
-    assert not layers_of(v1, keras.layers.BatchNormalization)
+    assert not layers_of(v1, FusedBatchNormalization)
 
 
 @pytest.mark.parametrize("builder, kwargs, blocks", [

@@ -99,3 +99,11 @@ def test_a_training_split_smaller_than_one_dropped_batch_is_refused():
         spec = load_spec(None, overrides=["data.train_examples_per_class=2", fix])
         model, _ = compile_model(spec, DataPipeline(spec).info)
         assert model.optimizer is not None
+
+
+def test_a_run_without_a_validation_split_finishes(tmp_path):
+    spec = load_spec(CLASSIFICATION / "softmax.yaml", overrides=["data.splits={train: 0.8, val: 0.0, test: 0.2}"])
+    result = train(spec, runs_dir=tmp_path, smoke=True)
+    history = read_history(result.run_dir / "history.csv")
+    assert "loss" in history and not any(key.startswith("val_") for key in history)
+    assert (result.run_dir / "curves.png").stat().st_size > 0
