@@ -20,7 +20,7 @@ The data are seeded random uint8 images (there is no CIFAR here). Results go to
 benchmarks/results/speed.{json,md}; `--quick`, a smoke run of every case whose figures mean
 nothing as speed, writes speed_quick.{json,md} to a temporary folder instead.
 
-    python -m benchmarks.speed                            # about 13 minutes on the 2-core machine
+    python -m benchmarks.speed                            # about 12 minutes on the 2-core machine
     python -m benchmarks.speed --quick                    # every case, tiny, in 2–3 minutes
     python -m benchmarks.speed --only training --rounds 5
 """
