@@ -70,6 +70,11 @@ def to_uint8(values):
     return tf.cast(tf.clip_by_value(tf.round(values), 0, 255), tf.uint8)
 
 
+def unit_to_pixels(images):
+    """Images in [0, 1] (what generative models draw) → uint8 pixels, rounded and clipped."""
+    return to_uint8(tf.cast(images, tf.float32) * 255.0)
+
+
 def inference_copy(model: keras.Model) -> keras.Model:
     """The model's architecture and weights without its optimizer (which would triple the export)."""
     copy = keras.models.clone_model(model)
@@ -180,7 +185,7 @@ class GeneratorModule(tf.Module):
             self.generate = tf.function(lambda latents: self._images(latents), input_signature=[latents])
 
     def _images(self, inputs):
-        return {"images": to_uint8(tf.cast(self.network(inputs, training=False), tf.float32) * 255.0)}
+        return {"images": unit_to_pixels(self.network(inputs, training=False))}
 
     def check_cases(self, model: keras.Model, count: int) -> dict:
         """{"serving_default": (inputs, expected)}: `count` seeded latents (labels: the classes in turn), the model's images."""
@@ -188,7 +193,7 @@ class GeneratorModule(tf.Module):
         if self.conditional:
             inputs["labels"] = (np.arange(count) % self.num_classes).astype(np.int32)
         images = model.image_generator()([inputs["latents"], inputs["labels"]] if self.conditional else inputs["latents"])
-        return {"serving_default": (inputs, {"images": to_uint8(tf.cast(images, tf.float32) * 255.0).numpy()})}
+        return {"serving_default": (inputs, {"images": unit_to_pixels(images).numpy()})}
 
     def signatures(self) -> dict:
         return {"serving_default": self.generate}

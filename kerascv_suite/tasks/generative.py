@@ -139,9 +139,9 @@ def generate(run_dir: str | Path, n: int = 64, seed: int = 0, out: str | Path | 
     if path.exists() or path.with_suffix(".npy").exists():
         raise UserError(f"{path} already exists; results are never overwritten (choose another --out or --seed)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    from kerascv_suite.export.serving import to_uint8
+    from kerascv_suite.export.serving import unit_to_pixels
 
     images = np.asarray(model.sample(n, seed=seed))
-    np.save(path.with_suffix(".npy"), to_uint8(images * 255.0).numpy())
+    np.save(path.with_suffix(".npy"), unit_to_pixels(images).numpy())
     tile_images(images, path, title=f"{n} samples, seed {seed}")
     return path

@@ -101,7 +101,7 @@ def score_run(run_dir: str | Path, judge: str | Path, n: int | None = None, seed
     The class measures use all `n` samples; the Fréchet distance compares as many of them as the test split
     has with the test images (distances between sets of different sizes are not comparable).
     """
-    from kerascv_suite.export.serving import to_uint8
+    from kerascv_suite.export.serving import unit_to_pixels
     from kerascv_suite.training.trainer import load_run
 
     _, pipeline, model, _ = load_run(run_dir)
@@ -113,7 +113,7 @@ def score_run(run_dir: str | Path, judge: str | Path, n: int | None = None, seed
     n = n or len(real)
     if n < len(real):
         raise ValueError(f"--n: the Fréchet distance compares as many samples as the {len(real)} test images; give at least that many")
-    generated = to_uint8(np.asarray(model.sample(n, seed=seed)) * 255.0).numpy()
+    generated = unit_to_pixels(model.sample(n, seed=seed)).numpy()
     probabilities, fake_features = judge(generated)
     requested = np.asarray(model.sample_labels(n)) if getattr(model, "conditional", False) else None
     _, real_features = judge(real)
