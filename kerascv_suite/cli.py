@@ -77,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     _spec_arguments(data)
     data.add_argument("--out", help="PNG path (default: <name>_samples.png)")
     data.add_argument("--count", type=int, default=32, help="number of samples (default 32)")
+    coco = commands.add_parser("data-export-coco", help="write a spec's data source as COCO JSON + PNGs (kcv data export-coco SPEC OUT)")
+    _spec_arguments(coco)
+    coco.add_argument("out", help="folder to write (must not exist, or be empty)")
+    coco.add_argument("--per-split", action="store_true", help="one annotation file per split (the spec's seeded split)")
     graph = commands.add_parser("graph", help="trace the train step, count its ops before/after Grappler, write it for TensorBoard")
     _spec_arguments(graph)
     graph.add_argument("--logdir", help="TensorBoard log folder (default: graphs/<name>)")
@@ -230,17 +234,63 @@ def _data(args) -> int:
     from kerascv_suite.data.pipeline import DataPipeline
     from kerascv_suite.viz.plots import image_grid
 
-    pipeline = DataPipeline(spec)
+    from kerascv_suite.data.examples import FEATURES
+
+    pipeline = DataPipeline(spec, feature_keys=FEATURES)
+    out = Path(args.out or f"{spec.name}_samples.png")
+    if pipeline.structured:
+        return _structured_grid(pipeline, args.count, out)
     images, labels = [], []
     for batch_images, batch_labels in pipeline.dataset("train"):
         images.extend(batch_images.numpy())
         labels.extend(batch_labels.numpy())
         if len(images) >= args.count:
             break
-    out = Path(args.out or f"{spec.name}_samples.png")
     names = pipeline.info.class_names
     image_grid(images[: args.count], [names[int(y)] for y in labels[: args.count]], out)
     print(f"wrote {out} ({min(len(images), args.count)} augmented training samples)")
+    return 0
+
+
+def _structured_grid(pipeline, count: int, out: Path) -> int:
+    """`kcv data` on a structured source: augmented training samples with their boxes, class map, keypoints and caption."""
+    import numpy as np
+
+    from kerascv_suite.data import examples as ex
+    from kerascv_suite.viz.plots import annotated_grid
+
+    from kerascv_suite.spec.errors import UserError
+
+    batches = list(pipeline.feature_dataset("train").unbatch().take(count).batch(count))
+    if not batches:
+        raise UserError(f"data: the training split ({pipeline.info.split_sizes['train']} examples) holds no full batch of "
+                        f"{pipeline.data.batch_size}; lower data.batch_size or add examples")
+    batch = {key: value.numpy() for key, value in batches[0].items()}
+    names = pipeline.info.class_names
+    titles = []
+    for index in range(len(batch[ex.IMAGES])):
+        if ex.CAPTIONS in batch:
+            titles.append(batch[ex.CAPTIONS][index].decode())
+        elif ex.CLASSES in batch:
+            titles.append(", ".join(names[c] for c in batch[ex.CLASSES][index] if c >= 0))
+        else:
+            titles.append(names[int(batch[ex.LABELS][index])])
+    annotated_grid(batch[ex.IMAGES], titles, out, boxes=batch.get(ex.BOXES), masks=batch.get(ex.SEMANTIC_MASK),
+                   keypoints=batch.get(ex.KEYPOINTS), mask_classes=len(names) + 1)
+    drawn = [key for key in (ex.BOXES, ex.SEMANTIC_MASK, ex.KEYPOINTS, ex.CAPTIONS) if key in batch]
+    print(f"wrote {out} ({len(batch[ex.IMAGES])} augmented training samples with {', '.join(drawn)})")
+    return 0
+
+
+def _export_coco(args) -> int:
+    spec = _load(args)
+    from kerascv_suite.data.coco import export_coco
+    from kerascv_suite.data.pipeline import DataPipeline
+
+    pipeline = DataPipeline(spec)
+    written = export_coco(pipeline.source, args.out, split_indices=pipeline.indices if args.per_split else None)
+    files = ", ".join(f"{name} ({count} annotations)" for name, count in written["files"].items())
+    print(f"wrote {written['images']} images and {files} to {written['out_dir']}")
     return 0
 
 
@@ -447,6 +497,7 @@ def _receptive_field(args) -> int:
 
 
 COMMANDS = {"run": _run, "validate": _validate, "show": _show, "schema": _schema, "list": _list, "data": _data,
+            "data-export-coco": _export_coco,
             "graph": _graph, "export": _export, "predict": _predict, "eval": _eval, "generate": _generate, "score": _score,
             "summary": _summary, "receptive-field": _receptive_field,
             "activations": _activations, "compare": _compare, "ensemble": _ensemble, "tune": _tune}
@@ -479,6 +530,9 @@ def _import_tensorflow_quietly() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `kcv` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["data", "export-coco"]:  # `kcv data export-coco SPEC OUT`: a sub-command of `kcv data SPEC`
+        argv = ["data-export-coco", *argv[2:]]
     args = _parser().parse_args(argv)
     _import_tensorflow_quietly()
     from kerascv_suite.spec.errors import UserError

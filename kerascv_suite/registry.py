@@ -126,6 +126,7 @@ class Registry:
 DATASETS = Registry("datasets", "data sources that yield uint8 images and integer labels")
 OPS = Registry("ops", "preprocessing and augmentation ops for tf.data")
 MODELS = Registry("models", "model builders returning keras.Model")
+BACKBONES = Registry("backbones", "CNN families whose feature maps other models' heads sit on (kerascv_suite.models.backbones)")
 LOSSES = Registry("losses", "loss functions")
 METRICS = Registry("metrics", "metrics reported during training and evaluation")
 OPTIMIZERS = Registry("optimizers", "Keras optimizers")
@@ -134,7 +135,7 @@ CALLBACKS = Registry("callbacks", "Keras callbacks added to fit")
 TASKS = Registry("tasks", "tasks: what a model predicts, how it is compiled and reported")
 
 REGISTRIES: dict[str, Registry] = {
-    r.kind: r for r in (DATASETS, OPS, MODELS, LOSSES, METRICS, OPTIMIZERS, SCHEDULES, CALLBACKS, TASKS)
+    r.kind: r for r in (DATASETS, OPS, MODELS, BACKBONES, LOSSES, METRICS, OPTIMIZERS, SCHEDULES, CALLBACKS, TASKS)
 }
 
 _loaded = False
@@ -146,7 +147,7 @@ def load_components() -> None:
     if _loaded:
         return
     _loaded = True
-    for module in ("data.sources", "data.ops", "models", "tasks", "training.losses", "training.metrics",
+    for module in ("data.sources", "data.shapes", "data.coco", "data.ops", "models", "tasks", "training.losses", "training.metrics",
                    "training.optimizers", "training.lbfgs", "training.schedules", "training.callbacks", "training.execution_modes"):
         importlib.import_module(f"kerascv_suite.{module}")
     for entry_point in entry_points(group="kerascv_suite.plugins"):

@@ -58,6 +58,25 @@ def test_data_writes_a_grid_of_augmented_samples(tmp_path, capsys):
     assert out.stat().st_size > 0 and "12 augmented training samples" in capsys.readouterr().out
 
 
+def test_data_draws_boxes_masks_keypoints_and_captions_of_structured_examples(tmp_path, capsys):
+    out = tmp_path / "scenes.png"
+    spec = str(PIPELINES / "segmentation" / "fcn_shapes.yaml")
+    assert main(["data", spec, "--set", "data.source.num_images=80", "--out", str(out), "--count", "8"]) == 0
+    assert out.stat().st_size > 0
+    assert "8 augmented training samples with boxes, semantic_mask, keypoints, captions" in capsys.readouterr().out
+
+
+def test_data_export_coco_writes_what_pycocotools_reads(tmp_path, capsys):
+    from pycocotools.coco import COCO
+
+    spec = str(PIPELINES / "segmentation" / "fcn_shapes.yaml")
+    assert main(["data", "export-coco", spec, str(tmp_path / "coco"), "--set", "data.source.num_images=12"]) == 0
+    assert "wrote 12 images" in capsys.readouterr().out
+    coco = COCO(str(tmp_path / "coco" / "annotations.json"))
+    assert len(coco.getImgIds()) == 12 and len(coco.getAnnIds()) >= 12
+    assert main(["data", "export-coco", spec, str(tmp_path / "coco"), "--set", "data.source.num_images=12"]) == 2   # never overwritten
+
+
 def test_show_names_origins(capsys):
     assert main(["show", SOFTMAX, "--set", "train.epochs=3"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -149,7 +149,8 @@ def test_unknown_builtin_model():
 
 
 def test_registries_by_kind():
-    assert set(REGISTRIES) == {"datasets", "ops", "models", "losses", "metrics", "optimizers", "schedules", "callbacks", "tasks"}
+    assert set(REGISTRIES) == {"datasets", "ops", "models", "backbones", "losses", "metrics", "optimizers", "schedules",
+                               "callbacks", "tasks"}
     assert all(REGISTRIES[kind].kind == kind for kind in REGISTRIES)
     assert {"lenet5", "mlp", "linear"} <= set(MODELS.names())
     assert "digits" in REGISTRIES["datasets"] and "cosine_decay" in REGISTRIES["schedules"]

@@ -14,6 +14,10 @@ and is called on (images, labels); the pipeline then gives the training batches 
 float labels, which the library's cross-entropy and accuracy accept next to the validation
 split's integer labels.
 
+Ops that move pixels (resize, pad, crops, flips, rotations, translations, scale jitter) are
+`GeometricOp`s: on a structured source's examples they move boxes, masks and keypoints with
+the image (`kerascv_suite.data.geometry`); photometric ops change the images alone.
+
 Example (YAML)::
 
     preprocess: [{name: resize, size: [32, 32]}, rescale, normalize]
@@ -28,13 +32,36 @@ import keras
 import tensorflow as tf
 from pydantic import Field, PositiveFloat, PositiveInt
 
+from kerascv_suite.data import geometry
 from kerascv_suite.registry import OPS
+
+
+class GeometricOp:
+    """An op that moves pixels, for both kinds of example.
+
+    On images alone (an (image, label) pipeline) it runs `image_op`, the Keras layer today's
+    pipelines have always used; on a features dict (`transform_features`, a structured source's
+    pipeline) it runs `transform`, the `kerascv_suite.data.geometry` transform that moves boxes,
+    masks and keypoints with the image.
+    """
+
+    moves_geometry = True
+
+    def __init__(self, image_op, transform):
+        self.image_op, self.transform = image_op, transform
+
+    def __call__(self, images):
+        return self.image_op(images)
+
+    def transform_features(self, features: dict) -> dict:
+        return self.transform(features)
 
 
 @OPS.register("resize")
 def resize(size: tuple[int, int], interpolation: Literal["bilinear", "nearest", "bicubic", "area"] = "bilinear"):
-    """Resize to `size` = [height, width]."""
-    return keras.layers.Resizing(size[0], size[1], interpolation=interpolation)
+    """Resize to `size` = [height, width] (boxes, masks and keypoints scale with the image)."""
+    transform = geometry.Resize(size, interpolation if interpolation in ("bilinear", "nearest") else "bilinear")
+    return GeometricOp(keras.layers.Resizing(size[0], size[1], interpolation=interpolation), transform)
 
 
 @OPS.register("rescale")
@@ -95,19 +122,20 @@ def to_rgb():
 def pad(padding: int, input_shape: tuple):
     """Zero-pad `padding` pixels on every side."""
     height, width = input_shape[0], input_shape[1]
-    return lambda image: tf.image.pad_to_bounding_box(image, padding, padding, height + 2 * padding, width + 2 * padding)
+    return GeometricOp(lambda image: tf.image.pad_to_bounding_box(image, padding, padding, height + 2 * padding, width + 2 * padding),
+                       geometry.Pad(padding))
 
 
 @OPS.register("center_crop")
 def center_crop(size: tuple[int, int]):
     """Crop the central `size` = [height, width] region."""
-    return keras.layers.CenterCrop(size[0], size[1])
+    return GeometricOp(keras.layers.CenterCrop(size[0], size[1]), geometry.CenterCrop(size))
 
 
 @OPS.register("random_flip")
 def random_flip(seed: int, mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = "horizontal"):
     """Flip at random (don't use horizontal flips on digits: a mirrored 3 is no digit)."""
-    return keras.layers.RandomFlip(mode, seed=seed)
+    return GeometricOp(keras.layers.RandomFlip(mode, seed=seed), geometry.RandomFlip(seed, mode))
 
 
 @OPS.register("random_crop")
@@ -120,19 +148,28 @@ def random_crop(seed: int, input_shape: tuple, padding: int = 4, size: Optional[
         padded = tf.pad(images, [[0, 0]] * (images.shape.rank - 3) + [[padding, padding], [padding, padding], [0, 0]])
         return crop(padded, training=True)
 
-    return apply
+    return GeometricOp(apply, geometry.RandomCrop(seed, padding, size))
 
 
 @OPS.register("random_rotation")
 def random_rotation(seed: int, degrees: float = 10.0, fill_mode: Literal["constant", "reflect", "nearest"] = "constant"):
-    """Rotate by a random angle in [−degrees, degrees]."""
-    return keras.layers.RandomRotation(degrees / 360.0, fill_mode=fill_mode, seed=seed)
+    """Rotate by a random angle in [−degrees, degrees] (structured examples: zero fill)."""
+    return GeometricOp(keras.layers.RandomRotation(degrees / 360.0, fill_mode=fill_mode, seed=seed),
+                       geometry.RandomRotation(seed, degrees))
 
 
 @OPS.register("random_translation")
 def random_translation(seed: int, fraction: float = 0.1, fill_mode: Literal["constant", "reflect", "nearest"] = "constant"):
-    """Shift by a random fraction (up to `fraction` of the height and width)."""
-    return keras.layers.RandomTranslation(fraction, fraction, fill_mode=fill_mode, seed=seed)
+    """Shift by a random fraction (up to `fraction` of the height and width; structured examples: zero fill)."""
+    return GeometricOp(keras.layers.RandomTranslation(fraction, fraction, fill_mode=fill_mode, seed=seed),
+                       geometry.RandomTranslation(seed, fraction))
+
+
+@OPS.register("random_scale")
+def random_scale(seed: int, min_scale: PositiveFloat = 0.8, max_scale: PositiveFloat = 1.25):
+    """Scale jitter: zoom each image about its centre by a random factor in [min_scale, max_scale], keeping its size."""
+    transform = geometry.RandomScale(seed, min_scale, max_scale)
+    return GeometricOp(lambda images: transform({"images": images})["images"], transform)
 
 
 @OPS.register("cutout")

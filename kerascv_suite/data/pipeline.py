@@ -6,6 +6,12 @@ batch is one gather by shuffled indices; augmentation runs on whole batches, whi
 ops. Training batches drop the last partial batch by default so every step sees the same
 static shape (one trace, XLA-friendly); evaluation keeps every example.
 
+A source with features beyond (image, label) — boxes, masks, keypoints, captions
+(`kerascv_suite.data.examples`) — flows through the same stages as a dict of features:
+geometric ops move every feature with the image (their `transform_features`), photometric ops
+change the images alone, and last the spec's task turns each batch into the model's
+(inputs, targets) (`Task.targets`).
+
 Example::
 
     pipeline = DataPipeline(spec)
@@ -20,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
+from kerascv_suite.data.examples import IMAGES, LABELS
 from kerascv_suite.data.sources import Source
 from kerascv_suite.spec import build_component
 from kerascv_suite.spec.errors import DataError
@@ -74,13 +81,25 @@ def first_per_class(indices: np.ndarray, labels: np.ndarray, per_class: int) -> 
 
 
 class DataPipeline:
-    """Builds the tf.data datasets of one spec's splits (source loaded and ops adapted once)."""
+    """Builds the tf.data datasets of one spec's splits (source loaded and ops adapted once).
 
-    def __init__(self, spec, smoke: bool = False):
+    Args:
+        spec: the validated spec.
+        smoke: only a few batches of each split.
+        feature_keys: features of a structured source to carry besides the ones the task consumes
+            (`kcv data` draws them all).
+    """
+
+    def __init__(self, spec, smoke: bool = False, feature_keys=()):
         self.spec = spec
         self.data = spec.data
         self.smoke = smoke
         self.source: Source = build_component(self.data.source)
+        # A source with features beyond (image, label) gives examples as dicts (`kerascv_suite.data.examples`);
+        # the spec's task turns a batch of them into the model's (inputs, targets).
+        self.structured = self.source.features is not None
+        self.task = build_component(spec.task) if self.structured else None
+        self.feature_keys = set(getattr(self.task, "requires", ())) | set(feature_keys)
         if self.source.skipped:
             print(f"data: skipped {len(self.source.skipped)} unreadable file(s), e.g. {self.source.skipped[0]} "
                   f"(all listed in the run's metrics.json)")
@@ -95,12 +114,15 @@ class DataPipeline:
             self.image_shape = self._common_shape()
         self.preprocess: list = []
         self.preprocess = self._build_ops(self.data.preprocess, self._preprocessed("train"), adapt=True)
-        shape = self._preprocessed("train").element_spec[0].shape
+        shape = self._image_spec(self._preprocessed("train")).shape
         if not shape.is_fully_defined():
             raise DataError(
                 f"data: images reach the model with varying shape {shape}; add a resize op to data.preprocess"
             )
         self.augment = self._build_ops(self.data.augment, self._preprocessed("train").batch(self.data.batch_size), adapt=False)
+        if self.structured and any(getattr(op, "mixes_labels", False) for op in self.augment):
+            raise DataError("data.augment: mixup and cutmix mix (image, label) pairs; they cannot mix structured examples "
+                            "(boxes, masks, ...)")
         self.info = DataInfo(
             input_shape=tuple(shape.as_list()),
             num_classes=len(self.source.class_names),
@@ -118,8 +140,13 @@ class DataPipeline:
         return tuple(self.image_shape.as_list()) if self.image_shape is not None else None
 
     def _raw(self, split: str) -> tf.data.Dataset:
-        """(uint8 image, int64 label) of one split, in the split's seeded order."""
+        """(uint8 image, int64 label) of one split, in the split's seeded order (a features dict for structured sources)."""
         indices = self.indices[split]
+        if self.structured:  # only the features the task consumes: the others would be moved by every op for nothing
+            return tf.data.Dataset.from_tensor_slices({
+                IMAGES: self.source.images[indices], LABELS: self.source.labels[indices],
+                **{key: values[indices] for key, values in self.source.features.items() if key in self.feature_keys},
+            })
         if self.source.images is not None:
             return tf.data.Dataset.from_tensor_slices((self.source.images[indices], self.source.labels[indices]))
         member = np.full(len(self.source.labels), -1, np.int64)
@@ -144,17 +171,33 @@ class DataPipeline:
         found = [text.decode() for text in shapes.as_numpy_iterator()]
         return tf.TensorShape([int(v) for v in found[0].split(",")]) if len(found) == 1 else None
 
+    def _image_spec(self, examples: tf.data.Dataset) -> tf.TensorSpec:
+        spec = examples.element_spec
+        return spec[IMAGES] if self.structured else spec[0]
+
+    def _apply(self, op, example):
+        """One op on one example or batch: (image, label) → (op(image), label); a features dict through the op's
+        `transform_features` when it has one (geometric ops move boxes, masks and keypoints), else its images alone."""
+        if not self.structured:
+            return op(example[0]), example[1]
+        if hasattr(op, "transform_features"):
+            return op.transform_features(example)
+        return {**example, IMAGES: op(example[IMAGES])}
+
     def _build_ops(self, op_specs, sample: tf.data.Dataset, adapt: bool) -> list:
         """Instantiate ops in order; an op that adapts sees the training split through the ops before it."""
         ops = []
         for index, op_spec in enumerate(op_specs):
-            shape = tuple(sample.element_spec[0].shape.as_list()[-3:])
+            shape = tuple(self._image_spec(sample).shape.as_list()[-3:])
             op = build_component(op_spec, input_shape=shape, seed=self.data.seed * 1000 + index)
+            if self.structured and getattr(op, "moves_geometry", False) and not hasattr(op, "transform_features"):
+                raise DataError(f"data: op '{op_spec.name}' moves pixels but not boxes, masks or keypoints, so it cannot "
+                                f"transform structured examples")
             if adapt and hasattr(op, "adapt"):
-                op.adapt(sample.map(lambda x, y: x).batch(256))
+                op.adapt(sample.map(lambda *example: example[0][IMAGES] if self.structured else example[0]).batch(256))
             ops.append(op)
             if not getattr(op, "mixes_labels", False):  # mixing keeps the images' shape
-                sample = sample.map(lambda x, y, op=op: (op(x), y))
+                sample = sample.map(lambda *example, op=op: self._apply(op, example if len(example) > 1 else example[0]))
         return ops
 
     def preprocess_images(self, images: tf.Tensor) -> tf.Tensor:
@@ -168,15 +211,51 @@ class DataPipeline:
             images = op(images)
         return images
 
+    def preprocess_features(self, example: dict) -> dict:
+        """A features dict through the spec's preprocessing: images cast to float32, geometric ops moving every feature."""
+        example = {**example, IMAGES: tf.cast(example[IMAGES], tf.float32)}
+        for op in self.preprocess:
+            example = self._apply(op, example)
+        return example
+
     def _preprocessed(self, split: str) -> tf.data.Dataset:
+        if self.structured:
+            return self._raw(split).map(self.preprocess_features, num_parallel_calls=tf.data.AUTOTUNE)
         return self._raw(split).map(lambda image, label: (self.preprocess_images(image), label), num_parallel_calls=tf.data.AUTOTUNE)
 
     def raw_examples(self, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The uint8 source images and labels of `split` (what a client would send for serving)."""
-        return _arrays(self._raw(split), limit)
+        raw = self._raw(split)
+        if self.structured:
+            raw = raw.map(lambda example: (example[IMAGES], example[LABELS]))
+        return _arrays(raw, limit)
+
+    def raw_features(self, split: str, limit: int | None = None) -> dict[str, np.ndarray]:
+        """Every source feature of `split` before preprocessing, as NumPy arrays (uint8 images, pixel boxes, ...)."""
+        return _feature_arrays(self._raw(split), limit)
+
+    def feature_examples(self, split: str, limit: int | None = None) -> dict[str, np.ndarray]:
+        """Preprocessed examples of `split` as a dict of NumPy arrays (for reports): `images` and `labels`, and for
+        a structured source every feature, geometric ones transformed with the images."""
+        if self.structured:
+            return _feature_arrays(self._preprocessed(split), limit)
+        images, labels = self.examples(split, limit)
+        return {IMAGES: images, LABELS: labels}
 
     def dataset(self, split: str, training: bool | None = None, shuffle: bool | None = None) -> tf.data.Dataset:
-        """Batched (images, labels) of `split`; training=True shuffles, augments and drops the remainder."""
+        """Batched (images, labels) of `split`; training=True shuffles, augments and drops the remainder.
+
+        For a structured source, the task's (inputs, targets[, sample weights]) of each batch.
+        """
+        ds = self.feature_dataset(split, training, shuffle)
+        if self.structured:
+            ds = ds.map(self.task.targets, num_parallel_calls=tf.data.AUTOTUNE)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+    def feature_dataset(self, split: str, training: bool | None = None, shuffle: bool | None = None) -> tf.data.Dataset:
+        """Batches of `split` as the pipeline makes them: (images, labels), or a structured source's feature dicts."""
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
         if len(self.indices[split]) == 0:
@@ -185,26 +264,36 @@ class DataPipeline:
         shuffle = training if shuffle is None else shuffle
         ds = self._preprocessed(split)
         count, drop = len(self.indices[split]), training and self.data.drop_remainder
-        in_memory = self.data.cache and ds.element_spec[0].shape.is_fully_defined() and (
-            count * ds.element_spec[0].shape.num_elements() * ds.element_spec[0].dtype.size <= IN_MEMORY_BYTES)
+        sizes = [s.shape.num_elements() * s.dtype.size if s.shape.is_fully_defined() else None
+                 for s in tf.nest.flatten(ds.element_spec) if s.dtype != tf.string]
+        in_memory = self.data.cache and None not in sizes and count * sum(sizes) <= IN_MEMORY_BYTES
         if in_memory:
             # The cached split as two tensors, and batches gathered from them by shuffled indices: one gather per
             # batch instead of shuffling and batching every example, so the input pipeline takes (almost) no CPU
             # from the training step on small machines. A shuffle of the indices with the same seed and buffer is
             # the same permutation as the shuffle of the examples, so the batches are those of the per-example path.
-            images, labels = ds.batch(count).get_single_element()
+            split_tensors = ds.batch(count).get_single_element()
             order = tf.data.Dataset.range(count)
             if shuffle:
                 order = order.shuffle(min(self.data.shuffle_buffer, count), seed=self.data.seed, reshuffle_each_iteration=True)
             ds = order.batch(self.data.batch_size, drop_remainder=drop).map(
-                lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+                lambda index: tf.nest.map_structure(lambda tensor: tf.gather(tensor, index), split_tensors))
         else:
             if self.data.cache:
                 ds = ds.cache()
             if shuffle:
                 ds = ds.shuffle(min(self.data.shuffle_buffer, count), seed=self.data.seed, reshuffle_each_iteration=True)
             ds = ds.batch(self.data.batch_size, drop_remainder=drop)
-        if training and self.augment:
+        if training and self.augment and self.structured:
+            ops = self.augment
+
+            def augment_features(batch):
+                for op in ops:
+                    batch = self._apply(op, batch)
+                return batch
+
+            ds = ds.map(augment_features, num_parallel_calls=tf.data.AUTOTUNE)
+        elif training and self.augment:
             ops, classes, mixed = self.augment, len(self.source.class_names), self.info.mixed_labels
 
             def augment(images, labels):
@@ -218,12 +307,13 @@ class DataPipeline:
                 return images, labels
 
             ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+        return ds
 
     def examples(self, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Preprocessed images and labels of `split` as NumPy arrays (for reports and reference checks)."""
+        if self.structured:
+            features = self.feature_examples(split, limit)
+            return features[IMAGES], features[LABELS]
         return _arrays(self.dataset(split, training=False).unbatch(), limit)
 
 
@@ -234,6 +324,13 @@ def _arrays(examples: tf.data.Dataset, limit: int | None) -> tuple[np.ndarray, n
         images.append(image.numpy())
         labels.append(label.numpy())
     return np.stack(images), np.array(labels)
+
+
+def _feature_arrays(examples: tf.data.Dataset, limit: int | None) -> dict[str, np.ndarray]:
+    """Stack the first `limit` (all, if None) examples of an unbatched dataset of feature dicts, key by key."""
+    batched = examples.take(limit or -1).batch(1 << 16)
+    parts = [{key: value.numpy() for key, value in batch.items()} for batch in batched]
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
 def build_dataset(spec, split: str, training: bool | None = None) -> tf.data.Dataset:

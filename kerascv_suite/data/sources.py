@@ -29,13 +29,20 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 @dataclass
 class Source:
-    """What a data source provides; `images` for in-memory sources, `dataset_fn` for streamed ones."""
+    """What a data source provides; `images` for in-memory sources, `dataset_fn` for streamed ones.
+
+    `features` holds an in-memory source's per-example arrays beyond images and labels (boxes,
+    classes, masks, semantic_mask, keypoints, captions; see `kerascv_suite.data.examples`), each
+    with the examples along its first axis; `meta` what describes them (e.g. `keypoint_names`).
+    """
 
     labels: np.ndarray
     class_names: list[str]
     images: Optional[np.ndarray] = None
     dataset_fn: Optional[Callable] = None
     skipped: list[str] = field(default_factory=list)
+    features: Optional[dict] = None
+    meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.labels = np.asarray(self.labels, dtype=np.int64)
@@ -45,6 +52,9 @@ class Source:
             self.images = _as_uint8_images(self.images)
             if len(self.images) != len(self.labels):
                 raise DataError(f"data source has {len(self.images)} images but {len(self.labels)} labels")
+        for key, values in (self.features or {}).items():
+            if len(values) != len(self.labels):
+                raise DataError(f"data source has {len(values)} '{key}' but {len(self.labels)} labels")
         if self.labels.min() < 0 or self.labels.max() >= len(self.class_names):
             raise DataError(f"labels must be in [0, {len(self.class_names)}), got [{self.labels.min()}, {self.labels.max()}]")
 
@@ -152,7 +162,12 @@ def _readable_image(path: Path, channels: int = 3) -> bool:
 
 @DATASETS.register("image_folder")
 def image_folder(path: DirectoryPath, channels: int = 3) -> Source:
-    """PNG/JPEG/BMP/GIF files in one sub-folder per class; unreadable files are skipped and counted."""
+    """PNG/JPEG/BMP/GIF files in one sub-folder per class; unreadable files are skipped and counted.
+
+    Every sub-folder is a class, so one without a readable image is refused (a class with no
+    examples would still get an output of the model); one line per such folder says whether it
+    holds no image files at all or only unreadable ones.
+    """
     import tensorflow as tf
 
     if not Path(path).is_dir():
@@ -160,18 +175,28 @@ def image_folder(path: DirectoryPath, channels: int = 3) -> Source:
     class_dirs = sorted(p for p in Path(path).iterdir() if p.is_dir())
     if not class_dirs:
         raise DataError(f"{path}: no class sub-folders (expected {path}/<class>/<image>.png)")
-    files, labels, skipped = [], [], []
+    files, labels, skipped, empty = [], [], [], []
+    allowed = (f"every sub-folder of {path} is a class and needs at least one readable image "
+               f"({'/'.join(e.lstrip('.') for e in IMAGE_EXTENSIONS)}): add images or remove the folder")
     for label, class_dir in enumerate(class_dirs):
+        readable, unreadable = 0, []
         for file in sorted(class_dir.iterdir()):
             if file.suffix.lower() not in IMAGE_EXTENSIONS:
                 continue
             if _readable_image(file, channels):
                 files.append(str(file))
                 labels.append(label)
+                readable += 1
             else:
-                skipped.append(str(file))
-    if not files:
-        raise DataError(f"{path}: no readable images in {len(class_dirs)} class folders")
+                unreadable.append(file)
+        skipped.extend(str(file) for file in unreadable)
+        if not readable and unreadable:
+            empty.append(f"{class_dir}: class folder '{class_dir.name}' has no readable images: all {len(unreadable)} "
+                         f"image file(s) are unreadable (e.g. {unreadable[0].name}); {allowed}")
+        elif not readable:
+            empty.append(f"{class_dir}: class folder '{class_dir.name}' has no image files; {allowed}")
+    if empty:
+        raise DataError(empty)
 
     def dataset_fn():
         def load(file, label):

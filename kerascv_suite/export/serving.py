@@ -11,9 +11,11 @@ signatures that TF Serving exposes:
 - ``serving_examples``: ``examples``, serialized `tf.train.Example` records in the format the
   `tfrecord` source reads (an encoded ``image``; a ``label``, if present, is ignored).
 
-Outputs are whatever the task declares through ``task.serving_outputs(outputs, class_names)``
-(classification: ``probabilities``, ``class_ids``, ``class_names``), so a new task adds its
-outputs there, not in the exporter.
+Outputs are whatever the task declares through ``task.serving_outputs(outputs, class_names,
+image_size)`` (classification: ``probabilities``, ``class_ids``, ``class_names``; `image_size` is
+the request's [H, W], so boxes and class maps come back in the client's pixels), and the
+fresh-process check allows the task's ``serving_tolerances``: a new task adds its outputs there,
+not in the exporter.
 
 A `GeneratorModule` serves a generative model's generator instead (a GAN's generator, a VAE's
 decoder): ``serving_default`` maps latent vectors (and labels) to uint8 images. A task names
@@ -98,6 +100,8 @@ class ServingModule(tf.Module):
         self._pipeline = pipeline
         self._task = task
         self._class_names = list(pipeline.info.class_names)
+        self.tolerances = dict(task.serving_tolerances)
+        self.tflite_outputs = tuple(task.tflite_outputs)
         raw = pipeline.info.raw_shape or pipeline.info.input_shape
         self.image_size = tuple(int(v) for v in raw[:2])
         self.channels = int(raw[2])
@@ -114,7 +118,7 @@ class ServingModule(tf.Module):
     def predict(self, images):
         """uint8 images [N, H, W, C] → the task's outputs (a dict of tensors)."""
         outputs = self.model(self._to_model_inputs(images), training=False)
-        return self._task.serving_outputs(outputs, self._class_names)
+        return self._task.serving_outputs(outputs, self._class_names, tf.shape(images)[1:3])
 
     def _serve_images(self, images):
         return self.predict(images)
@@ -135,14 +139,12 @@ class ServingModule(tf.Module):
         parsed = tf.io.parse_example(examples, {"image": tf.io.FixedLenFeature([], tf.string)})
         return self.predict(self.decode(parsed["image"]))
 
-    # How far the export's outputs may be from the Keras model's: float rounding only; ids and names exactly.
-    tolerances = {"probabilities": 1e-5, "class_ids": 0.0, "class_names": 0.0}
-
     def check_cases(self, model: keras.Model, count: int) -> dict:
         """{signature: (inputs, expected outputs)}: `count` test images in each signature's form, the Keras model's answers."""
         images, _ = self._pipeline.raw_examples("test", count)
         logits = model.predict(self._pipeline.preprocess_images(images), verbose=0)
-        expected = {k: v.numpy() for k, v in self._task.serving_outputs(logits, self._class_names).items()}
+        outputs = self._task.serving_outputs(logits, self._class_names, tf.constant(images.shape[1:3]))
+        expected = {k: v.numpy() for k, v in outputs.items()}
         return {name: (inputs, expected) for name, inputs in signature_inputs(images).items()}
 
     def signatures(self) -> dict:

@@ -1,8 +1,9 @@
 """TFLite files for phones: the serving graph converted, quantized, and checked in LiteRT.
 
 `export_tflite` converts a `ServingModule`'s graph for ONE image at the source's size — uint8
-pixels [1, H, W, C] in, ``probabilities`` [1, num_classes] out, the spec's preprocessing baked
-in, so a phone app sends camera pixels exactly as a TF Serving client does. It then runs every
+pixels [1, H, W, C] in, the task's `tflite_outputs` out (a classifier's ``probabilities``
+[1, num_classes]; a localiser's also ``boxes``; a segmenter's ``probabilities`` [1, H, W, K] and
+``class_map``), the spec's preprocessing baked in, so a phone app sends camera pixels exactly as a TF Serving client does. It then runs every
 test image through the LiteRT interpreter (the runtime phones use) and compares with the Keras
 model on the same uint8 images; a file whose top-1 agreement is below the spec's
 ``min_agreement`` is deleted and the export fails, because quantization can silently wreck a
@@ -31,7 +32,6 @@ Example::
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import statistics
@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from kerascv_suite.core.runs import write_atomic
 from kerascv_suite.spec.errors import UserError
 
 MODES = ("none", "dynamic", "float16", "int8", "int8_full")
@@ -57,6 +58,11 @@ def default_threshold(quantization: str) -> float:
     return 0.999 if quantization in FLOAT_MODES else 0.98
 
 
+def tflite_outputs(serving) -> tuple:
+    """The serving outputs a TFLite file keeps: the task's `tflite_outputs` (default: a classifier's probabilities)."""
+    return tuple(getattr(serving, "tflite_outputs", (OUTPUT_NAME,)))
+
+
 class _TFLiteGraph(tf.Module):
     """What the temporary SavedModel holds: one fixed-shape signature and the variables it reads.
 
@@ -67,7 +73,8 @@ class _TFLiteGraph(tf.Module):
     def __init__(self, serving):
         super().__init__(name="tflite_graph")
         spec = tf.TensorSpec([1, *serving.image_size, serving.channels], tf.uint8, name=INPUT_NAME)
-        self.serve = tf.function(lambda images: {OUTPUT_NAME: serving.predict(images)[OUTPUT_NAME]}, input_signature=[spec])
+        names = tflite_outputs(serving)
+        self.serve = tf.function(lambda images: {name: serving.predict(images)[name] for name in names}, input_signature=[spec])
         # The plain tf.Variables the graph reads (as keras.export.ExportArchive tracks them): tracking
         # the Keras model instead saves keras.Variable wrappers, which the converter does not freeze
         # (the file then reads uninitialised resource variables and returns garbage or NaN).
@@ -177,61 +184,59 @@ def _dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
     return values.astype(np.float32)
 
 
-def run_tflite(tflite_bytes: bytes, images: np.ndarray) -> tuple[np.ndarray, list[float]]:
-    """Every image through LiteRT, one at a time: (probabilities [N, K] float32, invoke() times in ms)."""
+def run_tflite(tflite_bytes: bytes, images: np.ndarray, output: str = OUTPUT_NAME) -> tuple[np.ndarray, list[float]]:
+    """Every image through LiteRT, one at a time: (the `output` of each [N, ...] float32, invoke() times in ms)."""
+    outputs, times = run_tflite_outputs(tflite_bytes, images)
+    return outputs[output], times
+
+
+def run_tflite_outputs(tflite_bytes: bytes, images: np.ndarray) -> tuple[dict[str, np.ndarray], list[float]]:
+    """Every image through LiteRT, one at a time: ({output name: [N, ...] float32}, invoke() times in ms)."""
     interpreter = _interpreter(tflite_bytes)
     source = interpreter.get_input_details()[0]
-    target = interpreter.get_output_details()[0]
+    targets = interpreter.get_signature_runner(SIGNATURE).get_output_details()
+    by_index = {detail["index"]: detail for detail in interpreter.get_output_details()}
     shape = tuple(source["shape"])
     images = np.asarray(images)
     if len(images):
         for _ in range(WARMUP_INVOKES):
             interpreter.set_tensor(source["index"], images[0].reshape(shape).astype(source["dtype"]))
             interpreter.invoke()
-    outputs, times = [], []
+    outputs, times = {name: [] for name in targets}, []
     for image in images:
         interpreter.set_tensor(source["index"], image.reshape(shape).astype(source["dtype"]))
         started = time.perf_counter()
         interpreter.invoke()
         times.append((time.perf_counter() - started) * 1000.0)
-        outputs.append(_dequantize(interpreter.get_tensor(target["index"]), target)[0])
-    return np.stack(outputs), times
+        for name, detail in targets.items():
+            outputs[name].append(_dequantize(interpreter.get_tensor(detail["index"]), by_index[detail["index"]])[0])
+    return {name: np.stack(values) for name, values in outputs.items()}, times
 
 
 def evaluate(tflite_bytes: bytes, serving, images: np.ndarray) -> dict:
     """Compare the TFLite file (in LiteRT) with ``serving.predict`` on the same uint8 images.
 
-    Returns ``agreement`` (fraction of images with the same top-1 class), ``max_abs_difference``
-    of the probabilities (int8_full's uint8 outputs dequantized first), ``median_latency_ms`` of
-    one ``invoke()`` on one thread (after a warm-up), ``size_bytes`` and ``examples``.
+    Returns ``agreement`` (the share of top-1 classes that agree: one per image, or one per pixel
+    for a class map's probabilities), ``max_abs_difference`` of the probabilities (int8_full's
+    uint8 outputs dequantized first) and of every other output (``max_abs_differences``),
+    ``median_latency_ms`` of one ``invoke()`` on one thread (after a warm-up), ``size_bytes`` and
+    ``examples``.
     """
     images = np.asarray(images, np.uint8)
     if images.ndim == 3:
         images = images[..., None]
-    lite, times = run_tflite(tflite_bytes, images)
-    reference = np.concatenate(
-        [np.asarray(serving.predict(tf.constant(images[i : i + 256]))[OUTPUT_NAME]) for i in range(0, len(images), 256)]
-    )
+    lite, times = run_tflite_outputs(tflite_bytes, images)
+    served = [serving.predict(tf.constant(images[i : i + 256])) for i in range(0, len(images), 256)]
+    reference = {name: np.concatenate([np.asarray(batch[name], np.float32) for batch in served]) for name in lite}
+    differences = {name: float(np.max(np.abs(lite[name] - reference[name]))) for name in lite}
     return {
-        "agreement": float(np.mean(lite.argmax(axis=1) == reference.argmax(axis=1))),
-        "max_abs_difference": float(np.max(np.abs(lite - reference))),
+        "agreement": float(np.mean(lite[OUTPUT_NAME].argmax(axis=-1) == reference[OUTPUT_NAME].argmax(axis=-1))),
+        "max_abs_difference": differences[OUTPUT_NAME],
+        "max_abs_differences": differences,
         "median_latency_ms": float(statistics.median(times)),
         "size_bytes": len(tflite_bytes),
         "examples": int(len(images)),
     }
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def export_tflite(serving, pipeline, tflite_spec, path) -> dict:
@@ -257,7 +262,7 @@ def export_tflite(serving, pipeline, tflite_spec, path) -> dict:
     representative = None
     if quantization in ("int8", "int8_full"):
         representative, _ = pipeline.raw_examples("train", tflite_spec.calibration_examples)
-    _write_atomic(path, convert(serving, quantization, representative, tflite_spec.per_channel))
+    write_atomic(path, convert(serving, quantization, representative, tflite_spec.per_channel))
     try:
         images, _ = pipeline.raw_examples("test")
         result = evaluate(path.read_bytes(), serving, images)  # judge the bytes on disk, not a copy in memory
@@ -278,6 +283,7 @@ def export_tflite(serving, pipeline, tflite_spec, path) -> dict:
         "size_bytes": result["size_bytes"],
         "agreement": result["agreement"],
         "max_abs_difference": result["max_abs_difference"],
+        "max_abs_differences": result["max_abs_differences"],
         "median_latency_ms": result["median_latency_ms"],
         "test_examples": result["examples"],
         "threshold": threshold,

@@ -11,7 +11,8 @@ that saves, reloads, compiles under XLA and runs under mixed precision.
 - `conv_act`: convolution with bias → activation, the pre-BatchNorm unit (AlexNet, VGG, GoogLeNet).
 - `GroupedConv2D`: `Conv2D(groups=g)` that runs fast on TensorFlow's CPU (ResNeXt, AlexNet).
 - `LocalResponseNormalization`: AlexNet's across-channel normalisation.
-- `AdaptiveAveragePool2D`, `dense_classifier`: the fully connected heads of AlexNet and VGG.
+- `AdaptiveAveragePool2D`, `dense_classifier`: the fully connected heads of AlexNet and VGG;
+  `pooled_classifier`: the global-average-pooling head of GoogLeNet and later families.
 - `squeeze_excite`: channel attention (Hu et al., 2018), sigmoid or hard-sigmoid gate.
 - `basic_block`, `bottleneck_block`, `ZeroPadChannels`: residual blocks, v1 and v2, with
   projection or parameter-free shortcuts (ResNet, ResNeXt, SE-ResNet, CIFAR ResNets, WRN).
@@ -30,7 +31,7 @@ Example::
 """
 
 from kerascv_suite.layers.channel_shuffle import ChannelShuffle, ChannelSplit
-from kerascv_suite.layers.classifier import AdaptiveAveragePool2D, dense_classifier
+from kerascv_suite.layers.classifier import AdaptiveAveragePool2D, dense_classifier, pooled_classifier
 from kerascv_suite.layers.conv_act import conv_act
 from kerascv_suite.layers.drop_connect import DropConnectDense
 from kerascv_suite.layers.fractional_pooling import FractionalMaxPooling2D
@@ -68,6 +69,7 @@ __all__ = [
     "inverted_residual",
     "make_divisible",
     "norm_act",
+    "pooled_classifier",
     "squeeze_excite",
     "stochastic_depth_rates",
 ]

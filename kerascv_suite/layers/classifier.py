@@ -9,6 +9,8 @@ GoogLeNet replaced this head by global average pooling and one dense layer.
 
 - `AdaptiveAveragePool2D`: average-pool any H×W map to a fixed h×w grid (also when H < h).
 - `dense_classifier`: adaptive pool → flatten → (dense + ReLU + dropout) × 2 → logits.
+- `pooled_classifier`: global average pool → (dropout) → logits, the head of GoogLeNet and of
+  every later family here (ResNet, DenseNet, MobileNet, ShuffleNet, EfficientNet).
 """
 
 from __future__ import annotations
@@ -110,4 +112,29 @@ def dense_classifier(x, num_classes: int, pooled_size: int, hidden_units: int = 
         x = keras.layers.Dense(hidden_units, activation="relu", name=f"fc{index}")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"fc{index}_dropout")(x)
+    return keras.layers.Dense(num_classes, name="logits")(x)
+
+
+def pooled_classifier(x, num_classes: int, dropout: float = 0.0):
+    """The global-average-pooling head: global average pool → (dropout) → logits.
+
+    Averaging each channel over the whole map (Network-in-Network, GoogLeNet) replaces the
+    flattened dense layers: the head has C·K + K weights whatever the input size.
+
+    Args:
+        x: the last (batch, H, W, C) feature map.
+        num_classes: outputs of the dense layer (logits, no softmax).
+        dropout: dropout rate on the pooled features; 0 for none.
+
+    Returns:
+        (batch, num_classes) logits. Layers: `pool`, (`dropout`), `logits` — transfer learning
+        finds the pooled features and the classifier by these names.
+
+    Example::
+
+        logits = pooled_classifier(features, 10, dropout=0.2)   # ResNet: 2048 → 10
+    """
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
     return keras.layers.Dense(num_classes, name="logits")(x)

@@ -25,6 +25,7 @@ from kerascv_suite.models import (  # noqa: F401  (registers the families)
     transfer,
     vgg,
 )
+from kerascv_suite.models import backbones, fcn, localizer  # noqa: F401  (heads on the families above)
 from kerascv_suite.spec import build_component
 from kerascv_suite.spec.errors import UserError
 
@@ -63,6 +64,10 @@ def float32_outputs(model: keras.Model) -> keras.Model:
     outputs = getattr(model, "outputs", None)
     if not outputs or all(keras.backend.standardize_dtype(o.dtype) == "float32" for o in outputs):
         return model
+    if isinstance(model.output, dict):  # named outputs (a class and a box head) keep their names
+        cast = {key: keras.layers.Activation("linear", dtype="float32", name=key if key not in model.output_names
+                                             else f"float32_{key}")(o) for key, o in model.output.items()}
+        return keras.Model(model.inputs, cast, name=model.name)
     cast = [keras.layers.Activation("linear", dtype="float32", name=f"float32_{i}")(o) for i, o in enumerate(outputs)]
     return keras.Model(model.inputs, cast[0] if len(cast) == 1 else cast, name=model.name)
 

@@ -61,7 +61,7 @@ from pydantic import NonNegativeInt, PositiveInt
 from kerascv_suite.layers.classifier import dense_classifier
 from kerascv_suite.layers.conv_act import conv_act
 from kerascv_suite.layers.local_response_norm import LocalResponseNormalization
-from kerascv_suite.models.arguments import Fraction
+from kerascv_suite.models.arguments import Fraction, resolve_small_input
 from kerascv_suite.registry import MODELS
 
 Filters = tuple[PositiveInt, PositiveInt, PositiveInt, PositiveInt, PositiveInt]
@@ -137,8 +137,7 @@ def alexnet(
         model = alexnet((224, 224, 3), 1000, filters=(96, 256, 384, 384, 256), groups=2, local_response_norm=True)
         model = alexnet((32, 32, 1), 10, hidden_units=512)
     """
-    if small_input is None:
-        small_input = min(input_shape[:2]) < 64
+    small_input = resolve_small_input(small_input, input_shape)
     model_name = stem if stem == "zfnet" else "alexnet"
     geometry = SMALL_STEM if small_input else STEMS[stem]
     inputs = keras.Input(input_shape, name="images")

@@ -45,8 +45,9 @@ from typing import Annotated, Literal, Optional
 import keras
 from pydantic import Field, PositiveFloat, PositiveInt
 
+from kerascv_suite.layers.classifier import pooled_classifier
 from kerascv_suite.layers.norm_act import conv_norm_act, norm_act
-from kerascv_suite.models.arguments import Fraction
+from kerascv_suite.models.arguments import Fraction, resolve_small_input
 from kerascv_suite.registry import MODELS
 
 # Table 1: layers per dense block.
@@ -107,8 +108,7 @@ def densenet(
         model = densenet((224, 224, 3), 1000, depth=169)   # 14,307,880 parameters, like keras.applications
         model = densenet((32, 32, 1), 10, growth_rate=12)
     """
-    if small_input is None:
-        small_input = min(input_shape[:2]) < 64
+    small_input = resolve_small_input(small_input, input_shape)
     norm = {"norm_momentum": bn_momentum, "norm_epsilon": bn_epsilon}
     inputs = keras.Input(input_shape, name="images")
     if small_input:
@@ -123,6 +123,5 @@ def densenet(
         if index < len(blocks):
             x = transition(x, compression, norm, name=f"transition{index}")
     x = norm_act(x, "relu", **norm, name="last")
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    logits = pooled_classifier(x, num_classes)
     return keras.Model(inputs, logits, name=f"densenet{depth}")

@@ -49,10 +49,11 @@ from typing import Literal, NamedTuple, Optional
 import keras
 from pydantic import PositiveFloat
 
+from kerascv_suite.layers.classifier import pooled_classifier
 from kerascv_suite.layers.inverted_residual import inverted_residual
 from kerascv_suite.layers.norm_act import conv_norm_act
 from kerascv_suite.layers.widths import make_divisible
-from kerascv_suite.models.arguments import Fraction
+from kerascv_suite.models.arguments import Fraction, resolve_small_input
 from kerascv_suite.registry import MODELS
 
 
@@ -138,8 +139,7 @@ def efficientnet(
     scaling = VARIANTS[variant]
     width = scaling.width if width_coefficient is None else width_coefficient
     depth = scaling.depth if depth_coefficient is None else depth_coefficient
-    if small_input is None:
-        small_input = min(input_shape[:2]) < 64
+    small_input = resolve_small_input(small_input, input_shape)
     norm = {"norm_momentum": bn_momentum, "norm_epsilon": bn_epsilon}
     inputs = keras.Input(input_shape, name="images")
     x = conv_norm_act(inputs, make_divisible(STEM_CHANNELS * width), 3, strides=1 if small_input else 2, activation="swish",
@@ -153,8 +153,5 @@ def efficientnet(
             x = inverted_residual(x, make_divisible(stage.filters * width), stage.expansion, stage.kernel_size, strides, "swish",
                                   se=SQUEEZE_EXCITE, se_from_input=True, **norm, name=f"stage{index}_block{repeat + 1}")
     x = conv_norm_act(x, make_divisible(LAST_CHANNELS * width), 1, activation="swish", **norm, name="last_conv")
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
-    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    logits = pooled_classifier(x, num_classes, dropout)
     return keras.Model(inputs, logits, name=f"efficientnet_{variant}")

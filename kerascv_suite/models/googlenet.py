@@ -60,10 +60,10 @@ from typing import NamedTuple, Optional
 import keras
 from pydantic import NonNegativeFloat, PositiveFloat
 
-from kerascv_suite.layers.classifier import AdaptiveAveragePool2D
+from kerascv_suite.layers.classifier import AdaptiveAveragePool2D, pooled_classifier
 from kerascv_suite.layers.conv_act import conv_act
 from kerascv_suite.layers.local_response_norm import LocalResponseNormalization
-from kerascv_suite.models.arguments import Fraction
+from kerascv_suite.models.arguments import Fraction, resolve_small_input
 from kerascv_suite.registry import MODELS
 
 
@@ -281,8 +281,7 @@ def googlenet(
         model = googlenet((224, 224, 3), 1000, batch_norm=True)             # torchvision's + 380,928 weights
         model = googlenet((32, 32, 1), 10, aux_classifiers=True)            # predicts (batch, 10) logits
     """
-    if small_input is None:
-        small_input = min(input_shape[:2]) < 64
+    small_input = resolve_small_input(small_input, input_shape)
     conv = {"batch_norm": batch_norm, "norm_momentum": bn_momentum, "norm_epsilon": bn_epsilon}
 
     def normalise(x, name):
@@ -307,10 +306,7 @@ def googlenet(
             x = inception_module(x, spec, conv, name=f"inception{module}")
             if aux_classifiers and module in AUXILIARY_AFTER:
                 auxiliary.append(auxiliary_classifier(x, num_classes, conv, aux_dropout, aux_weight, AUXILIARY_AFTER[module]))
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
-    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    logits = pooled_classifier(x, num_classes, dropout)
     if not aux_classifiers:
         return keras.Model(inputs, logits, name="googlenet")
     if keras.backend.standardize_dtype(logits.dtype) != "float32":

@@ -56,8 +56,9 @@ from kerascv_suite.layers import (
     depthwise_separable,
     inverted_residual,
     make_divisible,
+    pooled_classifier,
 )
-from kerascv_suite.models.arguments import Fraction
+from kerascv_suite.models.arguments import Fraction, resolve_small_input
 from kerascv_suite.registry import MODELS
 
 
@@ -140,8 +141,7 @@ def _mobilenet(
     `activation` is the stem's, the last convolution's and the head's (blocks use their
     stage's); `head_channels` adds V3's dense layer between pooling and the classifier.
     """
-    if small_input is None:
-        small_input = min(input_shape[:2]) < 64
+    small_input = resolve_small_input(small_input, input_shape)
     norm = {"norm_momentum": bn_momentum, "norm_epsilon": bn_epsilon}
     inputs = keras.Input(input_shape, name="images")
     x = conv_norm_act(inputs, stem_channels, 3, strides=1 if small_input else 2, activation=activation, **norm, name="stem")
@@ -196,8 +196,7 @@ def mobilenet_v1(
         model = mobilenet_v1((224, 224, 3), 1000)   # 4,253,864 parameters, like keras.applications.MobileNet
         model = mobilenet_v1((32, 32, 1), 10, width_multiplier=0.25)
     """
-    if small_input is None:
-        small_input = min(input_shape[:2]) < 64
+    small_input = resolve_small_input(small_input, input_shape)
     norm = {"norm_momentum": bn_momentum, "norm_epsilon": bn_epsilon}
     inputs = keras.Input(input_shape, name="images")
     x = conv_norm_act(inputs, int(32 * width_multiplier), 3, strides=1 if small_input else 2, activation=activation, **norm,
@@ -208,10 +207,7 @@ def mobilenet_v1(
             strides, keep_resolution = 1, False
         x = depthwise_separable(x, int(filters * width_multiplier), 3, strides, activation, pointwise_activation=activation,
                                 **norm, name=f"block{index}")
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
-    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    logits = pooled_classifier(x, num_classes, dropout)
     return keras.Model(inputs, logits, name="mobilenet_v1")
 
 

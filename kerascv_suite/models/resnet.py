@@ -79,10 +79,11 @@ from typing import Annotated, Literal, Optional
 import keras
 from pydantic import Field, PositiveFloat, PositiveInt
 
+from kerascv_suite.layers.classifier import pooled_classifier
 from kerascv_suite.layers.norm_act import Norm, conv_norm_act, norm_act
 from kerascv_suite.layers.residual import basic_block, bottleneck_block
 from kerascv_suite.layers.stochastic_depth import stochastic_depth_rates
-from kerascv_suite.models.arguments import Fraction
+from kerascv_suite.models.arguments import Fraction, resolve_small_input
 from kerascv_suite.registry import MODELS
 
 # depth → (block, blocks per stage), He et al. (2015) Table 1.
@@ -118,10 +119,7 @@ def _head(inputs, x, num_classes: int, preactivation: bool, dropout: float, norm
     """(v2: the final BN-ReLU, which no block applies to its sum) → global average pool → (dropout) → logits."""
     if preactivation:
         x = norm_act(x, "relu", **norm, name="head")
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
-    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    logits = pooled_classifier(x, num_classes, dropout)
     return keras.Model(inputs, logits, name=model_name)
 
 
@@ -185,8 +183,7 @@ def resnet(
     block_kind, repeats = IMAGENET_DEPTHS[depth]
     if block_kind == "basic" and (groups != 1 or width_per_group != 64):
         raise ValueError(f"groups and width_per_group need bottleneck blocks (depth 50, 101 or 152), got depth {depth}")
-    if small_input is None:
-        small_input = min(input_shape[:2]) < 64
+    small_input = resolve_small_input(small_input, input_shape)
     norm = {"norm": norm, "norm_momentum": bn_momentum, "norm_epsilon": bn_epsilon}
     inputs = keras.Input(input_shape, name="images")
     if small_input:

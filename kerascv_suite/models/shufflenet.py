@@ -45,9 +45,10 @@ import keras
 from pydantic import PositiveFloat
 
 from kerascv_suite.layers.channel_shuffle import ChannelShuffle, ChannelSplit
+from kerascv_suite.layers.classifier import pooled_classifier
 from kerascv_suite.layers.inverted_residual import depthwise_separable
 from kerascv_suite.layers.norm_act import conv_norm_act
-from kerascv_suite.models.arguments import Fraction
+from kerascv_suite.models.arguments import Fraction, resolve_small_input
 from kerascv_suite.registry import MODELS
 
 # Table 5: output channels of stages 2, 3, 4 and of the last 1×1 convolution, per width.
@@ -109,8 +110,7 @@ def shufflenet_v2(
         model = shufflenet_v2((224, 224, 3), 1000)   # 2,278,604 trainable parameters, like torchvision
         model = shufflenet_v2((32, 32, 1), 10, width_multiplier=0.5)
     """
-    if small_input is None:
-        small_input = min(input_shape[:2]) < 64
+    small_input = resolve_small_input(small_input, input_shape)
     norm = {"norm_momentum": bn_momentum, "norm_epsilon": bn_epsilon}
     *stage_widths, last_channels = STAGE_WIDTHS[width_multiplier]
     inputs = keras.Input(input_shape, name="images")
@@ -121,8 +121,5 @@ def shufflenet_v2(
         for unit in range(repeats):
             x = shuffle_unit(x, filters, 2 if unit == 0 else 1, norm, name=f"stage{stage}_unit{unit + 1}")
     x = conv_norm_act(x, last_channels, 1, activation="relu", **norm, name="last_conv")
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
-    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    logits = pooled_classifier(x, num_classes, dropout)
     return keras.Model(inputs, logits, name=f"shufflenet_v2_x{float(width_multiplier):.1f}".replace(".", "_"))

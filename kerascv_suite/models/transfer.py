@@ -36,7 +36,7 @@ from pydantic import NonNegativeInt
 
 from kerascv_suite.models.arguments import Fraction
 from kerascv_suite.registry import MODELS
-from kerascv_suite.training.runs import FINISHED_MARKER
+from kerascv_suite.core.runs import FINISHED_MARKER
 
 
 def resolve_source(source: str | Path) -> Path:

@@ -48,7 +48,7 @@ from pydantic import NonNegativeInt, PositiveFloat
 
 from kerascv_suite.layers.classifier import dense_classifier
 from kerascv_suite.layers.conv_act import conv_act
-from kerascv_suite.models.arguments import Fraction
+from kerascv_suite.models.arguments import Fraction, resolve_small_input
 from kerascv_suite.registry import MODELS
 
 WIDTHS = (64, 128, 256, 512, 512)
@@ -87,8 +87,7 @@ def vgg(
         model = vgg((224, 224, 3), 1000, depth=19)   # 143,667,240 parameters, like keras.applications.VGG19
         model = vgg((32, 32, 1), 10, depth=11, batch_norm=True, hidden_units=512)
     """
-    if small_input is None:
-        small_input = min(input_shape[:2]) < 64
+    small_input = resolve_small_input(small_input, input_shape)
     inputs = keras.Input(input_shape, name="images")
     x = inputs
     for block, (width, convolutions) in enumerate(zip(WIDTHS, CONVOLUTIONS[depth]), start=1):

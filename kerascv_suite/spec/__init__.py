@@ -261,6 +261,20 @@ def _component_label(model) -> str:
     return f" of {kind[:-1]} '{_tag(model)}'" if kind else ""
 
 
+def _feature_problems(spec, origins: Origins) -> list[str]:
+    """A task that needs example features (boxes, masks, ...) the spec's data source does not provide: one line."""
+    from kerascv_suite.data.examples import missing_features, provides
+
+    task = REGISTRIES["tasks"].get(spec.task.name)
+    source = REGISTRIES["datasets"].get(spec.data.source.name)
+    missing = missing_features(getattr(task, "requires", ()), provides(source))
+    if not missing:
+        return []
+    return [f"{_where(origins, ('task',))}: task: task '{spec.task.name}' needs the example features "
+            f"{', '.join(missing)}, which data source '{spec.data.source.name}' does not provide (it provides "
+            f"{', '.join(sorted(provides(source)))}); choose a source that does, e.g. shapes or coco"]
+
+
 def validate_spec(data: dict, origins: Origins | None = None, allow_imports: bool = False, path: str | None = None):
     """Validate a merged spec mapping into a typed Spec, reporting every problem at once."""
     load_components()
@@ -276,6 +290,8 @@ def validate_spec(data: dict, origins: Origins | None = None, allow_imports: boo
             for e, path in _relevant(error.errors(), data)
             if not any(path[: len(slot)] == slot for slot in refused)
         ])
+    else:
+        problems += _feature_problems(spec, origins)
     if problems:
         raise SpecError(sorted(set(problems), key=problems.index))
     spec.__dict__["_origins"] = origins
@@ -354,9 +370,9 @@ def spec_schema() -> dict:
 def build_component(spec_component, **available):
     """Call a validated component's registered builder with its spec parameters.
 
-    Nested components (a schedule given as an optimizer's learning rate) are built first;
-    arguments named in `available` (input_shape, num_classes, seed, ...) are passed to the
-    builders whose signatures ask for them.
+    Nested components (a schedule given as an optimizer's learning rate, a backbone given to a
+    detector) are built first; arguments named in `available` (input_shape, num_classes, seed,
+    ...) are passed to the builders whose signatures ask for them, nested ones included.
     """
     kind = type(spec_component).__component_kind__
     builder = REGISTRIES[kind].get(spec_component.name)
@@ -364,7 +380,7 @@ def build_component(spec_component, **available):
     for key in type(spec_component).model_fields:
         value = getattr(spec_component, key)
         if key != "name":
-            params[key] = build_component(value) if hasattr(type(value), "__component_kind__") else value
+            params[key] = build_component(value, **available) if hasattr(type(value), "__component_kind__") else value
     wanted = inspect.signature(builder.__init__ if inspect.isclass(builder) else builder).parameters
     params.update({k: v for k, v in available.items() if k in wanted and k in INJECTED})
     return builder(**params)

@@ -33,8 +33,53 @@ PACKAGE_SPECS = Path(__file__).resolve().parent.parent / "specs"
 Origins = dict[tuple, str]
 
 
+# How many nodes all of a document's aliases may stand for, expanded. A spec uses a few aliases
+# of small mappings at most; ten aliases of ten aliases nine levels deep ("billion laughs") stand
+# for a billion, which every later walk over the spec would visit, for minutes.
+ALIAS_EXPANSION_BUDGET = 10_000
+
+
+class AliasExpansionError(yaml.composer.ComposerError):
+    """A document whose aliases expand past `ALIAS_EXPANSION_BUDGET` nodes, or an alias inside the node it names."""
+
+
 class SpecLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading ``1e-4`` as a number as YAML 1.2 does (YAML 1.1 wants ``1.0e-4``)."""
+    """PyYAML's safe loader, reading ``1e-4`` as a number as YAML 1.2 does (YAML 1.1 wants ``1.0e-4``).
+
+    It also counts, while composing, how many nodes the document's aliases stand for once
+    expanded (an alias of an alias counts the inner one's expansion too), and refuses the
+    alias that takes the count past `ALIAS_EXPANSION_BUDGET`, before any Python object is built.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._expanded_sizes: dict[int, int] = {}  # id(node) -> nodes in its expansion, for composed nodes
+        self._alias_expansion = 0
+
+    def compose_node(self, parent, index):
+        if not self.check_event(yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            if isinstance(node, yaml.SequenceNode):
+                children = node.value
+            elif isinstance(node, yaml.MappingNode):
+                children = [child for pair in node.value for child in pair]
+            else:
+                children = ()
+            self._expanded_sizes[id(node)] = 1 + sum(self._expanded_sizes[id(child)] for child in children)
+            return node
+        event = self.peek_event()
+        node = super().compose_node(parent, index)
+        size = self._expanded_sizes.get(id(node))
+        if size is None:  # its node is still being composed: the alias is inside it
+            raise AliasExpansionError(None, None, f"alias *{event.anchor} is inside the node it names (a recursive "
+                                      "alias); a spec cannot contain itself", event.start_mark)
+        self._alias_expansion += size
+        if self._alias_expansion > ALIAS_EXPANSION_BUDGET:
+            raise AliasExpansionError(None, None, (
+                f"alias *{event.anchor} ({size:,} nodes expanded) takes the document's aliases past "
+                f"{ALIAS_EXPANSION_BUDGET:,} expanded nodes, the most a spec may repeat through aliases "
+                "(write the values out, or share them through base: specs)"), event.start_mark)
+        return node
 
 
 SpecLoader.yaml_implicit_resolvers = {key: list(value) for key, value in yaml.SafeLoader.yaml_implicit_resolvers.items()}
@@ -79,7 +124,8 @@ def parse_yaml(text: str, where: str) -> tuple[Any, Origins]:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise SpecError(f"{where}{line}: unreadable YAML: {problem}") from None
+        kind = "refused YAML" if isinstance(error, AliasExpansionError) else "unreadable YAML"
+        raise SpecError(f"{where}{line}: {kind}: {problem}") from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):

@@ -18,19 +18,26 @@ import keras
 import numpy as np
 from pydantic import PositiveInt
 
+from kerascv_suite.data.examples import IMAGES, LABELS
+from kerascv_suite.ops.softmax import stable_log_softmax
 from kerascv_suite.registry import TASKS
+from kerascv_suite.tasks.base import Task
 from kerascv_suite.training.losses import cross_entropy
 from kerascv_suite.training.metrics import accuracy
 from kerascv_suite.viz.plots import image_grid, plot_confusion_matrix
 
 
 @TASKS.register("classification")
-class Classification:
+class Classification(Task):
     """Image classification: cross-entropy by default, accuracy, per-class report, confusion matrix, worst images.
 
     Args:
         worst: how many of the highest-loss test images worst.png shows.
     """
+
+    requires = frozenset({IMAGES, LABELS})
+    tflite_outputs = ("probabilities",)
+    serving_tolerances = {"probabilities": 1e-5, "class_ids": 0.0, "class_names": 0.0}
 
     def __init__(self, worst: PositiveInt = 16):
         self.worst = worst
@@ -41,7 +48,7 @@ class Classification:
     def metrics(self) -> list:
         return [accuracy()]
 
-    def serving_outputs(self, outputs, class_names: list[str]) -> dict:
+    def serving_outputs(self, outputs, class_names: list[str], image_size=None) -> dict:
         """What a served classifier returns: `probabilities`, `class_ids` (int64), `class_names` (strings)."""
         import tensorflow as tf
 
@@ -52,19 +59,13 @@ class Classification:
             "class_names": tf.gather(tf.constant(class_names), class_ids),
         }
 
-    def serving_module(self, model: keras.Model, pipeline):
-        """What a SavedModel export serves: raw images in, the serving outputs below out (`ServingModule`)."""
-        from kerascv_suite.export.serving import ServingModule
-
-        return ServingModule(model, pipeline, self)
-
-    def report(self, model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: list[str], run_dir: Path) -> dict:
+    def report(self, model: keras.Model, examples: dict, class_names: list[str], run_dir: Path) -> dict:
         """Write confusion_matrix.png and worst.png; return per-class precision/recall for metrics.json."""
         from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+        images, labels = examples[IMAGES], examples[LABELS]
         logits = model.predict(images, batch_size=256, verbose=0)
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        log_probs = stable_log_softmax(logits, axis=1)
         predicted = np.argmax(logits, axis=1)
         classes = list(range(len(class_names)))
         precision, recall, _, support = precision_recall_fscore_support(labels, predicted, labels=classes, zero_division=0)

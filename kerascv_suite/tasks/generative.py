@@ -32,12 +32,14 @@ import keras
 import numpy as np
 from pydantic import NonNegativeInt, PositiveInt
 
+from kerascv_suite.data.examples import IMAGES
 from kerascv_suite.registry import TASKS
+from kerascv_suite.tasks.base import Task
 from kerascv_suite.viz.plots import tile_images
 
 
 @TASKS.register("generative")
-class Generative:
+class Generative(Task):
     """A model with its own train_step; the run writes samples, reconstructions and a latent traversal.
 
     Args:
@@ -54,11 +56,7 @@ class Generative:
         self.samples, self.traversal_steps, self.seed, self.epoch_samples = samples, traversal_steps, seed, epoch_samples
         self.columns = columns
 
-    def loss(self):
-        return None  # the model's train_step computes its objective
-
-    def metrics(self) -> list:
-        return []
+    requires = frozenset({IMAGES})  # labels too, for class-conditional models (every CLASSIC source has them)
 
     def callbacks(self, model: keras.Model, run_dir: Path) -> list:
         """A sample grid after every epoch, for models that sample."""
@@ -75,9 +73,9 @@ class Generative:
             raise UserError(f"export: {type(model).__name__} has no generator or decoder to export")
         return GeneratorModule(model)
 
-    def report(self, model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: list[str], run_dir: Path) -> dict:
+    def report(self, model: keras.Model, examples: dict, class_names: list[str], run_dir: Path) -> dict:
         """Write samples.png, reconstructions.png and latent_traversal.png (what the model supports); list them."""
-        run_dir = Path(run_dir)
+        run_dir, images = Path(run_dir), examples[IMAGES]
         written = {}
         if hasattr(model, "sample"):
             tile_images(np.asarray(model.sample(self.samples, seed=self.seed)), run_dir / "samples.png", columns=self.columns,
@@ -126,8 +124,8 @@ def generate(run_dir: str | Path, n: int = 64, seed: int = 0, out: str | Path | 
     By default they go to RUN_DIR/generated/samples-<n>-seed<seed>.{png,npy}; an existing file is
     never written over.
     """
+    from kerascv_suite.core.runs import load_saved_model
     from kerascv_suite.spec.errors import UserError
-    from kerascv_suite.training.trainer import load_saved_model
 
     run_dir = Path(run_dir)
     model = load_saved_model(run_dir)

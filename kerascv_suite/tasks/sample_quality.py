@@ -35,6 +35,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from kerascv_suite.ops.softmax import stable_softmax
+
 
 class Judge:
     """A finished classification run, as a function from uint8 images to (class probabilities, features).
@@ -60,8 +62,7 @@ class Judge:
         if tuple(images.shape[1:]) != self.image_shape:
             raise ValueError(f"the judge ({self.run_dir}) classifies {list(self.image_shape)} images, got {list(images.shape[1:])}")
         logits, features = self.network.predict(self.pipeline.preprocess_images(images), batch_size=256, verbose=0)
-        logits = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-        return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), features.astype(np.float64)
+        return stable_softmax(logits, axis=1), features.astype(np.float64)
 
 
 def class_scores(probabilities: np.ndarray, requested: np.ndarray | None = None, confidence: float = 0.9) -> dict:

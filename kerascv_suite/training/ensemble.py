@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerascv_suite.ops.softmax import stable_softmax
 from kerascv_suite.spec.errors import UserError
 
 # The data keys that decide which examples form the test split (and their labels).
@@ -43,13 +44,6 @@ def _first_difference(a, b, path: str) -> str | None:
 
 def _split_of(spec) -> dict:
     return {key: v for key, v in spec.data.model_dump(mode="json").items() if key in SPLIT_KEYS}
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64, shifted by the row maximum so large logits do not overflow."""
-    shifted = np.asarray(logits, np.float64) - np.max(logits, axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def _scores(probabilities: np.ndarray, labels: np.ndarray) -> dict:
@@ -101,7 +95,7 @@ def ensemble_runs(run_dirs: list[str | Path]) -> dict:
             labels = member_labels
         elif not np.array_equal(labels, member_labels):
             raise UserError(f"{run_dir} and {first[0]} read different test labels from the same split; is the source unchanged?")
-        member = softmax(model.predict(images, batch_size=256, verbose=0))
+        member = stable_softmax(model.predict(images, batch_size=256, verbose=0))
         probabilities.append(member)
         members.append({"run_dir": str(run_dir), "name": spec.name, "model": spec.model.name, **_scores(member, labels)})
     stacked = np.stack(probabilities)
@@ -138,7 +132,7 @@ def write_ensemble_report(result: dict, out_dir: str | Path | None = None, runs_
     Args:
         out_dir: the folder (must not exist yet, or be empty); default a new `<runs_dir>/ensemble/<timestamp>/`.
     """
-    from kerascv_suite.training import runs
+    from kerascv_suite.core import runs
 
     out = runs.empty_report_dir(out_dir) if out_dir is not None else runs.new_run_dir(runs_dir, "ensemble")
     numbers = {k: v for k, v in result.items() if not isinstance(v, np.ndarray)}
@@ -153,4 +147,4 @@ def write_ensemble_report(result: dict, out_dir: str | Path | None = None, runs_
     return out
 
 
-__all__ = ["ensemble_runs", "format_ensemble", "softmax", "write_ensemble_report"]
+__all__ = ["ensemble_runs", "format_ensemble", "write_ensemble_report"]

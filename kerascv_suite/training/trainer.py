@@ -25,9 +25,9 @@ import tensorflow as tf
 
 from kerascv_suite.data.pipeline import DataPipeline
 from kerascv_suite.models import build_model
-from kerascv_suite.spec import build_component, load_resolved
+from kerascv_suite.spec import build_component, dump_spec, load_resolved, spec_hash
 from kerascv_suite.spec.errors import UserError
-from kerascv_suite.training import runs
+from kerascv_suite.core import runs
 from kerascv_suite.training.callbacks import LearningRateLogger, monitor_mode
 from kerascv_suite.training.distribution import (
     make_strategy,
@@ -48,7 +48,7 @@ class RunResult:
 
 def compile_model(spec, info, strategy=None, jit_compile=None):
     """Build and compile the spec's model in the strategy's scope; returns (model, task)."""
-    task = build_component(spec.task)
+    task = build_component(spec.task, num_classes=info.num_classes, class_names=info.class_names)
     with (strategy or tf.distribute.get_strategy()).scope():
         model = build_model(spec, info)
         optimizer = build_component(spec.optimizer)
@@ -64,10 +64,18 @@ def compile_model(spec, info, strategy=None, jit_compile=None):
         loss = build_component(spec.loss) if spec.loss is not None else task.loss()
         if info.mixed_labels and not isinstance(loss, CrossEntropy):
             raise UserError(f"loss: mixup and cutmix train on mixed labels, which only cross_entropy takes, not {spec.loss.name}")
+        metrics = task.metrics()
+        if isinstance(metrics, dict):  # one list per named output
+            if spec.train.metrics or spec.loss is not None:
+                raise UserError(f"task {spec.task.name}: its model has several named outputs, each with the task's own loss "
+                                f"and metrics; remove the spec's loss and train.metrics")
+        else:
+            metrics = metrics + [build_component(m) for m in spec.train.metrics]
         model.compile(
             optimizer=optimizer,
             loss=loss,
-            metrics=task.metrics() + [build_component(m) for m in spec.train.metrics],
+            loss_weights=task.loss_weights(),
+            metrics=metrics,
             jit_compile=spec.train.jit_compile if jit_compile is None else jit_compile,
         )
         # Create the optimizer's slots now, not lazily inside the first traced train step: variables created
@@ -125,10 +133,10 @@ def train(spec, runs_dir="runs", run_dir=None, smoke=False, force=False, new=Fal
     if (out_dir / "spec.yaml").exists():
         if (out_dir / runs.FINISHED_MARKER).exists():
             raise UserError(f"{out_dir}: this run has finished; results are never overwritten (omit --run-dir for a new run)")
-        runs.check_resumable(out_dir, spec, force)
+        runs.check_resumable(out_dir, dump_spec(spec), force)
         print(f"resuming {out_dir}")
     else:
-        runs.start(out_dir, spec)
+        runs.start(out_dir, dump_spec(spec), spec_hash(spec))
 
     pipeline = DataPipeline(spec, smoke=smoke)
     model, task = compile_model(spec, pipeline.info, strategy, jit_compile=True if xla else None)
@@ -171,21 +179,12 @@ def train(spec, runs_dir="runs", run_dir=None, smoke=False, force=False, new=Fal
 def _evaluate(model, task, pipeline: DataPipeline, out_dir: Path) -> dict:
     """Test-split metrics, the task's report, and what the data and model add to metrics.json."""
     test = model.evaluate(pipeline.dataset("test"), return_dict=True, verbose=0)
-    images, labels = pipeline.examples("test")
     metrics = {"test": {k: float(v) for k, v in test.items()}}
-    metrics.update(task.report(model, images, labels, pipeline.info.class_names, out_dir))
+    metrics.update(task.report(model, pipeline.feature_examples("test"), pipeline.info.class_names, out_dir))
     metrics["data"] = {"split_sizes": pipeline.info.split_sizes, "skipped_files": pipeline.info.skipped}
     if hasattr(model, "report"):
         metrics["model"] = model.report()
     return metrics
-
-
-def load_saved_model(run_dir: str | Path) -> keras.Model:
-    """A finished run's saved model alone (no data pipeline: what sampling from a generative run needs)."""
-    path = Path(run_dir) / "model.keras"
-    if not path.is_file():
-        raise UserError(f"{run_dir}: not a finished run folder with a saved model (no model.keras)")
-    return keras.saving.load_model(path)
 
 
 def load_run(run_dir: str | Path):
@@ -193,9 +192,11 @@ def load_run(run_dir: str | Path):
     run_dir = Path(run_dir)
     if not (run_dir / "spec.yaml").is_file():
         raise UserError(f"{run_dir}: not a finished run folder with a saved model (no spec.yaml)")
-    model = load_saved_model(run_dir)
+    model = runs.load_saved_model(run_dir)
     spec = load_resolved((run_dir / "spec.yaml").read_text(), str(run_dir / "spec.yaml"))
-    return spec, DataPipeline(spec), model, build_component(spec.task)
+    pipeline = DataPipeline(spec)
+    task = build_component(spec.task, num_classes=pipeline.info.num_classes, class_names=pipeline.info.class_names)
+    return spec, pipeline, model, task
 
 
 def evaluate_run(run_dir: str | Path) -> dict:
@@ -242,4 +243,4 @@ def overfit(spec, n: int, max_epochs: int = 300) -> tuple[bool, int, float]:
     return accuracy >= 1.0, len(history.history["accuracy"]), float(accuracy)
 
 
-__all__ = ["RunResult", "train", "compile_model", "load_saved_model", "load_run", "evaluate_run", "check_init", "overfit"]
+__all__ = ["RunResult", "train", "compile_model", "load_run", "evaluate_run", "check_init", "overfit"]

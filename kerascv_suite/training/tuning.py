@@ -54,7 +54,7 @@ from kerascv_suite.spec import (
     validate_spec,
 )
 from kerascv_suite.spec.errors import SpecError, UserError
-from kerascv_suite.training import runs
+from kerascv_suite.core import runs
 from kerascv_suite.training.distribution import make_strategy
 from kerascv_suite.training.trainer import compile_model
 

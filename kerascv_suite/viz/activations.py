@@ -191,7 +191,7 @@ def write_activation_report(stats: ActivationStatistics, out_dir: str | Path | N
     activations.png has one row per initialiser: a histogram per hidden layer (shared x-range)
     and, last, the mean and std of each layer.
     """
-    from kerascv_suite.training import runs
+    from kerascv_suite.core import runs
 
     out = runs.empty_report_dir(out_dir) if out_dir is not None else runs.new_run_dir(Path(runs_dir) / stats.spec_name, "activations")
     _plot(stats, out / "activations.png")

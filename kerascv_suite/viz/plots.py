@@ -116,3 +116,55 @@ def tile_images(images: np.ndarray, path: str | Path, columns: int = 8, title: s
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def annotated_grid(images: np.ndarray, titles: list[str], path: str | Path, columns: int = 8, boxes=None,
+                   predicted_boxes=None, masks=None, keypoints=None, mask_classes: int | None = None,
+                   mask_alpha: float = 0.55) -> None:
+    """Images with what they hold drawn on them: boxes (green; predictions red, dashed), a class map, keypoints.
+
+    Args:
+        images: [N, H, W, C], each scaled to its own [min, max] for display (as `image_grid`).
+        titles: one per image (a caption, the true and predicted class, ...).
+        boxes, predicted_boxes: per image an array [M, 4] of xyxy pixel boxes (rows of zeros are padding).
+        masks: per image an integer class map [H, W] (0 background), drawn translucent over the image.
+        keypoints: per image [M, K, 3] (x, y, visible); visible points are drawn as dots.
+        mask_classes: the number of classes of `masks` (fixes their colours across images).
+        mask_alpha: opacity of the class map (1: the map alone, background included; None in `masks`
+            leaves that image bare).
+
+    Coordinates follow `kerascv_suite.data.examples`: pixel (i, j) covers [j, j + 1) × [i, i + 1),
+    matplotlib draws its centre at (j, i), hence the half-pixel shift.
+    """
+    from matplotlib.patches import Rectangle
+
+    n = len(images)
+    rows = max(1, int(np.ceil(n / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.0 * columns, 2.4 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    colours = plt.get_cmap("tab10")
+    for index, (ax, image, text) in enumerate(zip(axes.ravel(), images, titles)):
+        image = np.asarray(image, np.float32)
+        low, high = image.min(), image.max()
+        image = (image - low) / (high - low) if high > low else np.zeros_like(image)
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray" if image.shape[-1] == 1 else None)
+        if masks is not None and masks[index] is not None:
+            classes = np.asarray(masks[index])
+            shown = classes if mask_alpha >= 1 else np.ma.masked_where(classes == 0, classes)
+            ax.imshow(shown, cmap="tab10", alpha=mask_alpha, vmin=0, vmax=max(9, mask_classes or int(classes.max())),
+                      interpolation="nearest")
+        for box_set, colour, style in ((boxes, "lime", "-"), (predicted_boxes, "red", "--")):
+            if box_set is None:
+                continue
+            for x0, y0, x1, y1 in np.asarray(box_set[index]).reshape(-1, 4):
+                if x1 > x0 and y1 > y0:
+                    ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor=colour, linestyle=style, lw=1.2))
+        if keypoints is not None:
+            for object_index, points in enumerate(np.asarray(keypoints[index])):
+                seen = points[points[:, 2] > 0]
+                ax.scatter(seen[:, 0] - 0.5, seen[:, 1] - 0.5, s=6, color=colours(object_index % 10), edgecolors="black", linewidths=0.3)
+        ax.set_title(text, fontsize=7, wrap=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

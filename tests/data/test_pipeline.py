@@ -446,3 +446,57 @@ def test_train_examples_per_class_shrinks_only_the_training_split(npz_pipeline):
         np.testing.assert_array_equal(few.indices[split], full.indices[split])
     _, got = to_numpy(few.dataset("train", training=False))
     np.testing.assert_array_equal(got, labels[few.indices["train"]])
+
+
+# ---------------------------------------------------------------- structured examples (features dicts)
+
+
+def shapes_spec(task="localization", model=None, **data):
+    model = model or {"name": "localizer", "backbone": {"name": "cifar_resnet", "depth": 8}}
+    return validate_spec({
+        "name": "structured", "task": task, "model": model,
+        "data": {"source": {"name": "shapes", "num_images": 60, "image_size": [32, 32], "max_objects": 2},
+                 "batch_size": 8, "preprocess": ["rescale"], **data},
+    })
+
+
+def test_a_task_needing_features_the_source_lacks_is_refused_at_load_in_one_line():
+    with pytest.raises(UserError) as error:
+        validate_spec({"name": "t", "task": "segmentation", "model": {"name": "fcn", "backbone": {"name": "cifar_resnet"}}})
+    (line,) = error.value.problems
+    assert "task 'segmentation' needs the example features semantic_mask" in line and "source 'digits'" in line
+    assert "\n" not in line
+
+
+def test_structured_batches_carry_only_what_the_task_consumes_and_become_its_targets():
+    pipeline = DataPipeline(shapes_spec())
+    batch = next(iter(pipeline.feature_dataset("train")))
+    assert set(batch) == {"images", "labels", "boxes", "classes"}   # no masks or keypoints to move for nothing
+    images, targets, weights = next(iter(pipeline.dataset("train")))
+    assert images.shape == (8, 32, 32, 3) and images.dtype == tf.float32
+    assert set(targets) == {"class", "box"} and weights.shape == (8,)
+    assert float(tf.reduce_max(targets["box"])) <= 1.0
+
+
+def test_structured_preprocessing_moves_boxes_and_masks_with_the_image():
+    spec = shapes_spec(task="segmentation", model={"name": "fcn", "backbone": {"name": "cifar_resnet"}},
+                       preprocess=[{"name": "resize", "size": [16, 48]}, "rescale"])
+    pipeline = DataPipeline(spec, feature_keys=("boxes", "classes"))
+    raw, moved = pipeline.raw_features("test"), pipeline.feature_examples("test")
+    assert moved["images"].shape[1:] == (16, 48, 3) and moved["semantic_mask"].shape[1:] == (16, 48)
+    real = raw["classes"] >= 0
+    np.testing.assert_allclose(moved["boxes"][real], raw["boxes"][real] * [1.5, 0.5, 1.5, 0.5], atol=1e-4)
+    np.testing.assert_array_equal(moved["labels"], raw["labels"])
+
+
+def test_mixing_augmentations_are_refused_for_structured_examples():
+    with pytest.raises(DataError, match="mixup and cutmix"):
+        DataPipeline(shapes_spec(augment=[{"name": "mixup"}]))
+
+
+def test_classic_pipelines_give_feature_examples_as_images_and_labels(npz_pipeline):
+    pipeline = npz_pipeline(random_images(), np.arange(24) % 3, preprocess=["rescale"])
+    examples = pipeline.feature_examples("test")
+    images, labels = pipeline.examples("test")
+    assert set(examples) == {"images", "labels"}
+    np.testing.assert_array_equal(examples["images"], images)

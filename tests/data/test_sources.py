@@ -397,3 +397,29 @@ def test_digit_classes_are_checked_when_the_spec_loads():
     pipeline = DataPipeline(spec)
     assert pipeline.info.num_classes == 2 and pipeline.info.class_names == ["8", "9"]
     assert sum(pipeline.info.split_sizes.values()) == 174 + 180  # the 8s and 9s of the 1,797 digits
+
+
+def test_image_folder_refuses_a_class_folder_without_images(image_tree):
+    root = image_tree[0]
+    (root / "bird").mkdir()
+    (root / "fish").mkdir()
+    (root / "fish" / "README.txt").write_text("no images here yet")  # not an image: the folder still has none
+    with pytest.raises(DataError) as caught:
+        image_folder(root)
+    assert caught.value.problems == [
+        f"{root / name}: class folder '{name}' has no image files; every sub-folder of {root} is a class and needs "
+        "at least one readable image (png/jpg/jpeg/bmp/gif): add images or remove the folder"
+        for name in ("bird", "fish")
+    ]
+
+
+def test_image_folder_refuses_a_class_folder_of_unreadable_files(image_tree):
+    root = image_tree[0]
+    (root / "bird").mkdir()
+    (root / "bird" / "a.png").write_bytes(os.urandom(100))
+    (root / "bird" / "b.jpg").write_bytes(b"\xff\xd8\xff not really a JPEG")
+    with pytest.raises(DataError) as caught:
+        DataPipeline(make_spec({"source": {"name": "image_folder", "path": str(root)}, "batch_size": 4}))
+    [problem] = caught.value.problems
+    assert problem.startswith(f"{root / 'bird'}: class folder 'bird' has no readable images: all 2 image file(s) "
+                              f"are unreadable (e.g. a.png); every sub-folder of {root} is a class"), problem

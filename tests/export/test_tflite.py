@@ -102,7 +102,7 @@ def test_export_writes_the_file_and_reports(trained, tmp_path):
     path = tmp_path / "out" / "model.tflite"
     report = tflite.export_tflite(serving, pipeline, TFLiteSpec(quantization="int8_full"), path)
     assert set(report) == {
-        "quantization", "path", "size_bytes", "agreement", "max_abs_difference",
+        "quantization", "path", "size_bytes", "agreement", "max_abs_difference", "max_abs_differences",
         "median_latency_ms", "test_examples", "threshold",
     }
     assert report["quantization"] == "int8_full" and report["path"] == str(path)

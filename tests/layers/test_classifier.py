@@ -11,6 +11,7 @@ from kerascv_suite.layers.classifier import (
     AdaptiveAveragePool2D,
     adaptive_pooling_matrix,
     dense_classifier,
+    pooled_classifier,
 )
 
 
@@ -67,3 +68,14 @@ def test_dense_classifier_builds_for_any_map_and_can_be_linear():
     linear = head((1, 1, 512), num_classes=10, pooled_size=1, hidden_units=0)
     assert linear.count_params() == 512 * 10 + 10
     assert not any(isinstance(layer, keras.layers.Dropout) for layer in head((3, 3, 8), num_classes=2, pooled_size=3).layers)
+
+
+def test_pooled_classifier_averages_the_map_and_names_its_layers():
+    inputs = keras.Input((5, 3, 8))
+    model = keras.Model(inputs, pooled_classifier(inputs, 4, dropout=0.2))
+    assert [layer.name for layer in model.layers[1:]] == ["pool", "dropout", "logits"] and model.count_params() == 8 * 4 + 4
+    x = np.random.default_rng(0).normal(size=(2, 5, 3, 8)).astype("float32")
+    kernel, bias = model.get_layer("logits").get_weights()
+    np.testing.assert_allclose(model.predict(x, verbose=0), x.mean(axis=(1, 2)) @ kernel + bias, rtol=1e-5, atol=1e-5)
+    plain = keras.Model(inputs, pooled_classifier(inputs, 4))
+    assert [layer.name for layer in plain.layers[1:]] == ["pool", "logits"]

@@ -39,28 +39,51 @@ SMALL = {
 }
 
 
+# Models of tasks beyond classification, each trained on 32×32 shapes scenes by its task.
+STRUCTURED = {
+    "localizer": ("localization", {"backbone": {"name": "cifar_resnet", "depth": 8}, "hidden_units": 32}),
+    "fcn": ("segmentation", {"backbone": {"name": "cifar_resnet", "depth": 8}}),
+}
+
+
 def small_spec(name: str, source=None, **train):
     """A spec for one training step of `name` at 32×32. Plain SGD: Adam's first step is ±lr on every weight
     whatever the gradient's size, so it would turn XLA's last-bit rounding differences into visible ones.
     `source` is the saved model that `transfer` (which wraps a trained model) builds on."""
     arguments = {"source": str(source)} if name == "transfer" else SMALL.get(name, {})
-    return validate_spec({
+    spec = {
         "name": f"every_{name}",
         "model": {"name": name, **arguments},
         "data": {"batch_size": 16, "preprocess": [{"name": "resize", "size": [32, 32]}, "rescale"]},
         "optimizer": {"name": "sgd", "learning_rate": 0.01},
         "train": {"seed": 0, **train},
-    })
+    }
+    if name in STRUCTURED:
+        task, arguments = STRUCTURED[name]
+        spec.update(task=task, model={"name": name, **arguments})
+        spec["data"] = {"batch_size": 16, "preprocess": ["rescale"],
+                        "source": {"name": "shapes", "num_images": 64, "image_size": [32, 32]}}
+    return validate_spec(spec)
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory):
-    """The data info, one batch of 32×32 digits, and a saved LeNet-5 for `transfer` to build on."""
-    pipeline = DataPipeline(small_spec("linear"), smoke=True)
-    images, labels = next(iter(pipeline.dataset("train", training=False)))
+def batches(tmp_path_factory):
+    """Per model: the data info, one batch of 32×32 digits (or shapes scenes, for the STRUCTURED models' tasks),
+    and a saved LeNet-5 for `transfer` to build on."""
     source = tmp_path_factory.mktemp("source") / "lenet5.keras"
-    MODELS.get("lenet5")(pipeline.info.input_shape, pipeline.info.num_classes).save(source)
-    return pipeline.info, images, labels, source
+    found = {}
+
+    def batch(name):
+        key = name if name in STRUCTURED else "digits"
+        if key not in found:
+            pipeline = DataPipeline(small_spec(name if name in STRUCTURED else "linear"), smoke=True)
+            images, targets, *_ = next(iter(pipeline.dataset("train", training=False)))
+            found[key] = pipeline.info, images, targets, source
+            if key == "digits":
+                MODELS.get("lenet5")(pipeline.info.input_shape, pipeline.info.num_classes).save(source)
+        return found[key]
+
+    return batch
 
 
 def one_step(spec, info, images, labels, jit_compile):
@@ -86,8 +109,8 @@ def xla_failures(model, images) -> list[str]:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_train_and_test_steps_compile_under_xla_and_match(name, batch):
-    info, images, labels, source = batch
+def test_train_and_test_steps_compile_under_xla_and_match(name, batches):
+    info, images, labels, source = batches(name)
     spec = small_spec(name, source)
     _, plain_fit, plain_eval = one_step(spec, info, images, labels, jit_compile=False)
     try:
@@ -116,11 +139,11 @@ def test_train_and_test_steps_compile_under_xla_and_match(name, batch):
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 @pytest.mark.parametrize("name", NAMES)
-def test_trains_under_mixed_precision_with_float32_outputs(name, precision, batch):
-    info, images, labels, source = batch
+def test_trains_under_mixed_precision_with_float32_outputs(name, precision, batches):
+    info, images, labels, source = batches(name)
     model, fit_loss, eval_loss = one_step(small_spec(name, source, precision=precision), info, images, labels, jit_compile=False)
     assert math.isfinite(fit_loss) and math.isfinite(eval_loss)
-    assert keras.backend.standardize_dtype(model(images[:2]).dtype) == "float32"
+    assert all(keras.backend.standardize_dtype(output.dtype) == "float32" for output in keras.tree.flatten(model(images[:2])))
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored after building
     if precision == "mixed_float16" and model.trainable_weights:
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
@@ -128,8 +151,8 @@ def test_trains_under_mixed_precision_with_float32_outputs(name, precision, batc
     assert all(layer.dtype_policy.compute_dtype == half for layer in model.layers if layer.weights)
 
 
-def test_mixed_precision_layers_compute_in_half_precision(batch):
-    info, images, labels, _ = batch
+def test_mixed_precision_layers_compute_in_half_precision(batches):
+    info, images, labels, _ = batches("lenet5")
     model, _, _ = one_step(small_spec("lenet5", precision="mixed_bfloat16"), info, images, labels, jit_compile=False)
     assert model.get_layer("c1").dtype_policy.compute_dtype == "bfloat16"
     assert model.get_layer("c1").kernel.dtype == "float32"  # variables stay float32
@@ -138,3 +161,4 @@ def test_mixed_precision_layers_compute_in_half_precision(batch):
 
 def test_small_configurations_name_registered_models():
     assert set(SMALL) <= set(NAMES)
+    assert set(STRUCTURED) <= set(NAMES)

@@ -108,7 +108,8 @@ ZOO = [
 ]
 # The classification chapter's non-convolutional models, transfer, which wraps a saved model of any family,
 # and the generative models.
-NOT_CNNS = {"knn", "linear", "mlp", "transfer", "autoencoder", "vae", "gan"}
+NOT_CNNS = {"knn", "linear", "mlp", "transfer", "autoencoder", "vae", "gan",
+            "localizer", "fcn"}  # heads on a zoo backbone (tests/models/test_backbones.py)
 
 
 def test_every_registered_cnn_has_reference_figures():

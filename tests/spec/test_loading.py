@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import textwrap
 import warnings
 from pathlib import Path
@@ -419,3 +421,57 @@ def test_empty_spec_reports_the_required_keys(tmp_path):
     with pytest.raises(SpecError) as caught:
         load_spec(write(tmp_path, "spec.yaml", ""))
     assert [p.split(": ", 2)[2] for p in caught.value.problems] == ["required key 'name' is missing", "required key 'model' is missing"]
+
+
+def _billion_laughs(folder: Path) -> Path:
+    """Ten aliases of ten aliases, nine levels deep: a billion strings once expanded, in 11 lines."""
+    lines = ["name: lol", "model: linear", "a: &a [" + ", ".join(['"lol"'] * 10) + "]"]
+    for previous, level in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{level}: &{level} [" + ", ".join([f"*{previous}"] * 10) + "]")
+    return write(folder, "laughs.yaml", "\n".join(lines) + "\n")
+
+
+def test_billion_laughs_is_refused_at_its_alias_within_seconds(tmp_path):
+    path = _billion_laughs(tmp_path)
+    # in a fresh process with a deadline: before the refusal existed, this load ran for minutes
+    done = subprocess.run(
+        [sys.executable, "-c", f"from kerascv_suite.spec import load_spec\nload_spec({str(path)!r})"],
+        capture_output=True, text=True, timeout=20,
+    )
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    # the third alias level (*c, 1,111 nodes each) is the one that crosses 10,000, on line 6
+    assert re.search(r"SpecError: \S*laughs\.yaml:6: refused YAML: alias \*c \(1,111 nodes expanded\) takes the "
+                     r"document's aliases past 10,000 expanded nodes", last), last
+
+
+def test_kcv_validate_refuses_billion_laughs_in_one_line(tmp_path, capsys):
+    path = _billion_laughs(tmp_path)
+    assert main(["validate", str(path)]) == 2
+    captured = capsys.readouterr()
+    [line] = captured.err.strip().splitlines()
+    assert re.match(r"error: \S*laughs\.yaml:6: refused YAML: .*10,000", line), line
+    assert captured.out == ""
+
+
+def test_recursive_alias_is_refused_in_one_line(tmp_path):
+    with pytest.raises(SpecError) as caught:
+        load_spec(write(tmp_path, "spec.yaml", "name: t\nmodel: &m {name: linear, l2: *m}\n"))
+    [problem] = caught.value.problems
+    assert re.match(r"(\S*/)?spec\.yaml:2: refused YAML: alias \*m is inside the node it names", problem), problem
+
+
+def test_a_few_legitimate_aliases_still_load(tmp_path):
+    spec = load_spec(write(tmp_path, "spec.yaml", """
+        base: package:digits.yaml
+        name: aliased
+        model: {name: linear, l2: &decay 0.0001}
+        optimizer: {name: adamw, learning_rate: 0.01, weight_decay: *decay}
+        data:
+          seed: &seed 3
+          splits: &splits {train: 0.6, val: 0.2, test: 0.2}
+        train: {seed: *seed, epochs: 2}
+    """))
+    assert spec.model.l2 == spec.optimizer.weight_decay == 0.0001
+    assert spec.data.seed == spec.train.seed == 3
+    assert (spec.data.splits.train, spec.data.splits.val, spec.data.splits.test) == (0.6, 0.2, 0.2)

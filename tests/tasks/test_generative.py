@@ -87,4 +87,4 @@ def test_the_decoder_exports_as_a_savedmodel_from_latents_to_uint8_images(vae_ru
     assert pixels.dtype == np.uint8 and pixels.shape == (2, 28, 28, 1)
     assert np.max(np.abs(pixels - np.asarray(model.decode(latents)) * 255)) <= 0.5 + 1e-3
     assert main(["export", str(vae_run.run_dir), "--directory", str(tmp_path), "--tflite", "int8"]) == 2
-    assert "TFLite files and REST request files are written for image classifiers" in capsys.readouterr().err
+    assert "TFLite files and REST request files are written for models served from images" in capsys.readouterr().err

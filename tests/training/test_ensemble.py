@@ -18,7 +18,6 @@ from kerascv_suite.spec.errors import UserError
 from kerascv_suite.training.ensemble import (
     ensemble_runs,
     format_ensemble,
-    softmax,
     write_ensemble_report,
 )
 from kerascv_suite.training.trainer import train
@@ -117,7 +116,3 @@ def test_fewer_than_two_runs_or_a_folder_that_is_not_a_run_are_errors(members, t
         ensemble_runs(members[:1])
     with pytest.raises(UserError, match="not a finished run folder"):
         ensemble_runs([members[0], tmp_path])
-
-
-def test_softmax_is_stable_for_large_logits():
-    np.testing.assert_allclose(softmax(np.array([[1000.0, 1000.0], [0.0, -1000.0]])), [[0.5, 0.5], [1.0, 0.0]])

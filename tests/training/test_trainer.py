@@ -6,9 +6,9 @@ import math
 import keras
 import pytest
 
-from kerascv_suite.spec import dump_spec, load_spec
+from kerascv_suite.spec import dump_spec, load_spec, spec_hash
 from kerascv_suite.spec.errors import UserError
-from kerascv_suite.training import runs
+from kerascv_suite.core import runs
 from kerascv_suite.data.pipeline import DataPipeline
 from kerascv_suite.training.trainer import check_init, compile_model, evaluate_run, overfit, train
 from kerascv_suite.viz.plots import read_history
@@ -62,7 +62,7 @@ def test_finished_runs_are_never_overwritten(smoke_run):
 def test_resuming_with_a_changed_spec_is_refused_with_the_diff_unless_forced(tmp_path):
     spec = load_spec(CLASSIFICATION / "softmax.yaml")
     run_dir = runs.new_run_dir(tmp_path, spec.name)
-    runs.start(run_dir, spec)
+    runs.start(run_dir, dump_spec(spec), spec_hash(spec))
     changed = load_spec(CLASSIFICATION / "softmax.yaml", overrides=["optimizer.learning_rate=0.05"])
     with pytest.raises(UserError, match=r"differs.*-  learning_rate: 0\.01.*\+  learning_rate: 0\.05.*--force"):
         train(changed, runs_dir=tmp_path, smoke=True)

@@ -6,6 +6,10 @@ the run finishes — metrics.json, curves.png and the task's pictures. metrics.j
 last, so a folder without it is an unfinished run: running the same spec again resumes it
 (refusing, with the diff, if the resolved spec has changed, unless forced). A finished run
 is never written over; the next run gets a new folder.
+
+`write_atomic` is the library's one way to write a file others may read (run records, export
+reports, TFLite files): text or bytes through a temporary file and a rename. This module sits in
+the lowest layer, so training, models and export all use it without importing each other.
 """
 
 from __future__ import annotations
@@ -14,20 +18,34 @@ import difflib
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 
-from kerascv_suite.spec import dump_spec, spec_hash
 from kerascv_suite.spec.errors import UserError
 
 FINISHED_MARKER = "metrics.json"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file through a temporary file and a rename, so readers never see half of it."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write `data` (text or bytes) to `path` through a temporary file and a rename.
+
+    Readers (TF Serving, a resumed run, a second worker) never see half a file: the data goes to a
+    uniquely named temporary file in the same folder, which is then renamed into place; on any
+    failure the temporary file is removed and `path` is left as it was. Missing parent folders are
+    created.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def empty_report_dir(out_dir: str | Path) -> Path:
@@ -46,6 +64,16 @@ def versions() -> dict[str, str]:
     from kerascv_suite import __version__
 
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__, "kerascv_suite": __version__}
+
+
+def load_saved_model(run_dir: str | Path):
+    """A finished run's saved model (model.keras) alone, as a keras.Model: no spec, no data pipeline."""
+    import keras
+
+    path = Path(run_dir) / "model.keras"
+    if not path.is_file():
+        raise UserError(f"{run_dir}: not a finished run folder with a saved model (no model.keras)")
+    return keras.saving.load_model(path)
 
 
 def unfinished_run(runs_dir: Path, name: str) -> Path | None:
@@ -70,10 +98,10 @@ def new_run_dir(runs_dir: Path, name: str) -> Path:
     return path
 
 
-def check_resumable(run_dir: Path, spec, force: bool) -> None:
-    """Refuse to resume a run whose resolved spec differs from `spec`, showing the diff."""
+def check_resumable(run_dir: Path, spec_text: str, force: bool) -> None:
+    """Refuse to resume a run whose saved spec differs from `spec_text` (a resolved spec, dumped), showing the diff."""
     saved = (run_dir / "spec.yaml").read_text()
-    current = dump_spec(spec)
+    current = spec_text
     if saved == current or force:
         return
     diff = difflib.unified_diff(saved.splitlines(), current.splitlines(), "saved spec", "this spec", lineterm="", n=0)
@@ -81,7 +109,7 @@ def check_resumable(run_dir: Path, spec, force: bool) -> None:
     raise UserError(f"{run_dir}: cannot resume: the resolved spec differs ({changes}); pass --force to resume anyway or --new to start a new run")
 
 
-def start(run_dir: Path, spec) -> None:
-    """Write what identifies a run: its resolved spec, its hash and the versions it runs with."""
-    write_atomic(run_dir / "spec.yaml", dump_spec(spec))
-    write_atomic(run_dir / "run.json", json.dumps({"spec_hash": spec_hash(spec), "versions": versions()}, indent=2))
+def start(run_dir: Path, spec_text: str, spec_hash: str) -> None:
+    """Write what identifies a run: its resolved spec (dumped), its hash and the versions it runs with."""
+    write_atomic(run_dir / "spec.yaml", spec_text)
+    write_atomic(run_dir / "run.json", json.dumps({"spec_hash": spec_hash, "versions": versions()}, indent=2))
