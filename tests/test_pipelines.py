@@ -47,6 +47,8 @@ def test_pipeline_runs_in_smoke_mode(path, tmp_path):
     assert math.isfinite(metrics["test"]["loss"])
     if spec.task.name == "classification":
         assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
-    else:  # a generative model: its pictures
+    elif spec.task.name == "generative":  # its pictures
         assert metrics["pictures"] and all((result.run_dir / name).stat().st_size > 0 for name in metrics["pictures"].values())
+    else:  # localization, segmentation: the task's report over the whole test split
+        assert metrics[spec.task.name]["examples"] == metrics["data"]["split_sizes"]["test"]
     assert (result.run_dir / "curves.png").stat().st_size > 0
