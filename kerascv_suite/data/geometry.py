@@ -498,5 +498,42 @@ class Compose:
         return features
 
 
-__all__ = ["apply_affine", "GeometricTransform", "Resize", "Pad", "Crop", "CenterCrop", "RandomFlip",
+class Fused(GeometricTransform):
+    """Several transforms as ONE affine map per example: one warp of the images and masks instead of one each.
+
+    The output → input matrices multiply (first transform's on the left), so the result equals the
+    chain except where a chain would lose something in between: content pushed out of the image by
+    one transform and back by the next reappears, and boxes are enclosed once, not once per step
+    (a chain of rotations loosens them each time). Each transform still draws its own random
+    parameters. Sizes chain too (a resize followed by a crop).
+
+    Args:
+        transforms: `GeometricTransform`s, in order; the strictest `min_area` and `min_visibility` apply.
+
+    Example::
+
+        Fused([RandomFlip(seed=0), RandomRotation(seed=1), RandomScale(seed=2)])(features)   # one warp
+    """
+
+    def __init__(self, transforms: Sequence[GeometricTransform]):
+        super().__init__(max(t.min_area for t in transforms), max(t.min_visibility for t in transforms))
+        self.transforms = list(transforms)
+        self.interpolation = "nearest" if all(t.interpolation == "nearest" for t in transforms) else "bilinear"
+        self.fill_mode = "nearest" if all(t.fill_mode == "nearest" for t in transforms) else "constant"
+
+    def output_size(self, height, width):
+        for transform in self.transforms:
+            height, width = transform.output_size(height, width)
+        return height, width
+
+    def matrices(self, batch, height, width):
+        total = None
+        for transform in self.transforms:
+            step = transform.matrices(batch, height, width)
+            total = step if total is None else tf.matmul(total, step)
+            height, width = transform.output_size(height, width)
+        return total
+
+
+__all__ = ["apply_affine", "Fused", "GeometricTransform", "Resize", "Pad", "Crop", "CenterCrop", "RandomFlip",
            "RandomTranslation", "RandomRotation", "RandomScale", "RandomCrop", "Compose"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerascv_suite.data.geometry import (Compose, CenterCrop, Crop, Pad, RandomCrop, RandomFlip, RandomRotation,
+from kerascv_suite.data.geometry import (Compose, CenterCrop, Crop, Fused, Pad, RandomCrop, RandomFlip, RandomRotation,
                                          RandomScale, RandomTranslation, Resize, apply_affine)
 
 SIZE = 48
@@ -138,6 +138,30 @@ def test_random_compositions_keep_features_together(order):
         one = {key: value[i] if key not in ("labels", "captions") else value for key, value in out.items()}
         check_consistent(one)
         assert (one["classes"] == CLASS_IDS).all() and one["keypoints"][:4, :, 2].all()  # nothing left the image
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_fused_transforms_keep_features_together_in_one_warp(order):
+    ops = [RandomRotation(seed=10, degrees=15), RandomFlip(seed=11, mode="horizontal_and_vertical"),
+           RandomScale(seed=12, min_scale=0.9, max_scale=1.1), RandomTranslation(seed=13, fraction=0.05)]
+    ops = [ops[i] for i in np.random.default_rng(order).permutation(len(ops))] + [Resize((40, 40))]
+    out = numpy(Fused(ops)(batch(4)))
+    assert out["images"].shape == (4, 40, 40, 4)
+    for i in range(4):
+        one = {key: value[i] if key not in ("labels", "captions") else value for key, value in out.items()}
+        check_consistent(one)
+        assert (one["classes"] == CLASS_IDS).all()
+
+
+def test_fused_equals_the_chain_where_nothing_leaves_the_image():
+    def ops():   # lossless steps: a flip, a quarter turn and a whole-pixel shift of the padded rectangles
+        return [RandomFlip(seed=3, mode="horizontal_and_vertical"), RandomRotation(seed=4, degrees=(90, 90)), Pad(2)]
+
+    chained, fused = numpy(Compose(ops())(batch(6))), numpy(Fused(ops())(batch(6)))
+    for key in ("images", "masks", "semantic_mask", "classes"):
+        np.testing.assert_allclose(fused[key], chained[key], atol=1e-4)
+    np.testing.assert_allclose(fused["boxes"], chained["boxes"], atol=1e-4)
+    np.testing.assert_allclose(fused["keypoints"], chained["keypoints"], atol=1e-4)
 
 
 def test_horizontal_flip_maps_x0_x1_to_width_minus_x1_x0_exactly():
