@@ -254,12 +254,9 @@ def _data(args) -> int:
 
 def _structured_grid(pipeline, count: int, out: Path) -> int:
     """`kcv data` on a structured source: augmented training samples with their boxes, class map, keypoints and caption."""
-    import numpy as np
-
     from kerascv_suite.data import examples as ex
-    from kerascv_suite.viz.plots import annotated_grid
-
     from kerascv_suite.spec.errors import UserError
+    from kerascv_suite.viz.plots import annotated_grid
 
     batches = list(pipeline.feature_dataset("train").unbatch().take(count).batch(count))
     if not batches:

@@ -32,7 +32,7 @@ import numpy as np
 from keras import ops
 from pydantic import PositiveFloat, PositiveInt
 
-from kerascv_suite.data.examples import BOXES, CLASSES, IMAGES, LABELS
+from kerascv_suite.data.examples import BOXES, CLASSES, IMAGES
 from kerascv_suite.registry import TASKS
 from kerascv_suite.tasks.base import Task
 from kerascv_suite.training.losses import cross_entropy

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerascv_suite.spec import load_spec
 from kerascv_suite.tasks.localization import BoxIoU, Localization, largest_object, paired_iou
-from kerascv_suite.training.trainer import train
 from tests.conftest import PIPELINES
+from tests.tasks.conftest import exporting_smoke_run
 
 SPEC = PIPELINES / "detection" / "localization_shapes.yaml"
 
@@ -46,10 +45,7 @@ def test_targets_are_the_largest_box_as_image_fractions_with_a_weight_for_droppe
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """A smoke run of the localisation pipeline that exports a SavedModel and a TFLite file (both checked)."""
-    spec = load_spec(SPEC, overrides=["data.source.num_images=120", "export.savedmodel=true",
-                                      "export.tflite={quantization: none}"])
-    return train(spec, runs_dir=tmp_path_factory.mktemp("runs"), smoke=True)
+    return exporting_smoke_run(SPEC, tmp_path_factory.mktemp("runs"))
 
 
 def test_smoke_run_reports_accuracy_iou_and_draws_the_worst_boxes(run):

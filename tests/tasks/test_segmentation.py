@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerascv_suite.spec import load_spec
 from kerascv_suite.tasks.segmentation import per_class_iou
-from kerascv_suite.training.trainer import train
 from tests.conftest import PIPELINES
+from tests.tasks.conftest import exporting_smoke_run
 
 SPEC = PIPELINES / "segmentation" / "fcn_shapes.yaml"
 
@@ -24,9 +23,7 @@ def test_per_class_iou_matches_scikit_learn():
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    spec = load_spec(SPEC, overrides=["data.source.num_images=120", "export.savedmodel=true",
-                                      "export.tflite={quantization: none}"])
-    return train(spec, runs_dir=tmp_path_factory.mktemp("runs"), smoke=True)
+    return exporting_smoke_run(SPEC, tmp_path_factory.mktemp("runs"))
 
 
 def test_smoke_run_reports_pixel_accuracy_and_per_class_iou(run):
