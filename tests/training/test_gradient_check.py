@@ -22,6 +22,7 @@ import tensorflow as tf
 from kerascv_suite.data.ops import AdaptedNormalization
 from kerascv_suite.layers.activations import Maxout
 from kerascv_suite.layers.channel_shuffle import ChannelShuffle, ChannelSplit
+from kerascv_suite.layers.boxes import CentreSizeBoxes
 from kerascv_suite.layers.classifier import AdaptiveAveragePool2D
 from kerascv_suite.layers.drop_connect import DropConnectDense
 from kerascv_suite.layers.fractional_pooling import FractionalMaxPooling2D
@@ -99,6 +100,7 @@ class LayerCase:
 LAYER_CASES = {
     "AdaptedNormalization": LayerCase(lambda: AdaptedNormalization(axis=-1, mean=[0.5, -1.0, 2.0], variance=[4.0, 0.25, 1.0], **F64), (2, 3, 3, 3)),
     "AdaptiveAveragePool2D": LayerCase(lambda: AdaptiveAveragePool2D(3, **F64), (2, 5, 4, 2)),
+    "CentreSizeBoxes": LayerCase(lambda: CentreSizeBoxes(**F64), (3, 4)),
     "AuxiliaryLogits": LayerCase(
         # it computes in float32 whatever dtype it is given (logits stay float32 under mixed precision), so its
         # float64 inputs are rounded: inputs and step on a grid exact in float32 keep x ± h unrounded
