@@ -27,61 +27,9 @@ _EXPORTS = {
 
 
 
-# Plain `keras.saving.load_model` finds the library's classes in a .keras file (see keras_loading.py):
-# when Keras imports its object_registration module, `keras_loading.make_lazy` runs right after it.
-# The hook lives here, not in keras_loading, so that `import kerascv_suite` loads no second module.
-_KERAS_REGISTRATION = "keras.src.saving.object_registration"
-
-
-class _KerasRegistrationLoader:
-    """Runs Keras's object_registration module with its own loader, then makes its custom-object dict lazy."""
-
-    def __init__(self, loader):
-        self.loader = loader
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module):
-        self.loader.exec_module(module)
-        from kerascv_suite.keras_loading import make_lazy
-
-        make_lazy(module)
-
-    def __getattr__(self, name):  # get_source, get_filename, ...: the wrapped loader's
-        if name == "loader":
-            raise AttributeError(name)
-        return getattr(self.loader, name)
-
-
-class _KerasRegistrationFinder:
-    """A one-shot meta-path finder that gives Keras's object_registration module the loader above."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != _KERAS_REGISTRATION:
-            return None
-        import sys
-
-        sys.meta_path.remove(self)
-        for finder in sys.meta_path:
-            spec = finder.find_spec(fullname, path, target) if hasattr(finder, "find_spec") else None
-            if spec is not None:
-                if hasattr(spec.loader, "exec_module"):
-                    spec.loader = _KerasRegistrationLoader(spec.loader)
-                return spec
-        return None
-
-
-def _install_keras_registration_hook():
-    import sys
-
-    if _KERAS_REGISTRATION in sys.modules:
-        from kerascv_suite.keras_loading import make_lazy
-
-        make_lazy(sys.modules[_KERAS_REGISTRATION])
-    elif not any(isinstance(finder, _KerasRegistrationFinder) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _KerasRegistrationFinder())
-
+# Plain `keras.saving.load_model` finds the library's classes in a .keras file (core/keras_loading.py):
+# the hook makes Keras's custom-object lookup import the module that defines a missing name.
+from kerascv_suite.core.compat import install_keras_registration_hook as _install_keras_registration_hook  # noqa: E402
 
 _install_keras_registration_hook()
 

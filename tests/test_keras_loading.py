@@ -1,7 +1,7 @@
 """A .keras file the library writes loads with plain Keras after `import kerascv_suite`, compiled.
 
 `import kerascv_suite` imports none of the modules that register the library's classes; Keras
-finds them through `kerascv_suite.keras_loading` (the lookup imports the defining module). The
+finds them through `kerascv_suite.core.keras_loading` (the lookup imports the defining module). The
 checks that matter run in a fresh Python process, where nothing else has imported those modules.
 """
 
@@ -18,10 +18,13 @@ import numpy as np
 
 import kerascv_suite
 from kerascv_suite.data.pipeline import DataPipeline
-from kerascv_suite.keras_loading import serializable_index
+from kerascv_suite.core.keras_loading import serializable_index
 from kerascv_suite.spec import load_spec
 from kerascv_suite.training.trainer import train
 from tests.conftest import PIPELINES, REPO
+
+# What `import kerascv_suite` itself loads: the core package, the hook in compat, and the lookup it installs.
+LOOKUP_MODULES = ("kerascv_suite.core", "kerascv_suite.core.compat", "kerascv_suite.core.keras_loading")
 
 
 def _fresh_python(code: str) -> subprocess.CompletedProcess:
@@ -50,7 +53,7 @@ def test_a_fresh_process_resolves_every_registered_name_on_lookup_only():
     done = _fresh_python(f"""
         import json, sys
         import kerascv_suite, keras
-        eager = sorted(m for m in sys.modules if m.startswith("kerascv_suite.") and m != "kerascv_suite.keras_loading")
+        eager = sorted(m for m in sys.modules if m.startswith("kerascv_suite.") and m not in {LOOKUP_MODULES})
         found = {{}}
         for name in {sorted(expected)!r}:
             obj = keras.saving.get_registered_object(name)

@@ -16,9 +16,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "kerascv_suite"
 # Lowest first. A module belongs to the layer of the longest prefix below that names it; a module
 # that no prefix names fails `test_every_module_has_a_layer`, so a new package must be placed here.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    # run folders, the one atomic write, the Keras-loading hook, and the one error type
+    # run folders, the one atomic write, the Keras-loading lookup, compat (private APIs), and the one error type
     # (spec/errors.py imports nothing; DESIGN puts errors in core/, where it moves with its ~40 importers).
-    ("core", ("kerascv_suite.core", "kerascv_suite.keras_loading", "kerascv_suite.spec.errors")),
+    ("core", ("kerascv_suite.core", "kerascv_suite.spec.errors")),
     # names → components, loaded lazily; imports nothing of the library.
     ("registry", ("kerascv_suite.registry",)),
     # the features-dict contract (key names only); the spec schema validates against it.

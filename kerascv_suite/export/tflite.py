@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from kerascv_suite.core import compat
 from kerascv_suite.core.runs import write_atomic
 from kerascv_suite.spec.errors import UserError
 
@@ -109,8 +110,8 @@ def _converter(saved_dir: str, quantization: str, representative_images, shape: 
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=[SIGNATURE])
     # Per-tensor weight scales: TFLite stores a float32 scale and an int64 zero point for every
     # output channel of a per-channel quantized weight (12 bytes a channel), which is a fifth of
-    # a narrow MobileNet's int8 file. The converter exposes the switch only as this attribute.
-    converter._experimental_disable_per_channel = not per_channel
+    # a narrow MobileNet's int8 file. The converter exposes the switch only as a private attribute.
+    compat.disable_tflite_per_channel(converter, not per_channel)
     if quantization == "none":
         return converter
     converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -46,6 +46,8 @@ from typing import Literal, NamedTuple
 
 import keras
 
+from kerascv_suite.core import compat
+
 # ------------------------------------------------------------------ output sizes
 
 
@@ -245,7 +247,7 @@ def receptive_fields(model: keras.Model) -> list[ReceptiveFieldRow]:
         spatial = tuple(int(d) for d in tensor.shape[1:-1])
         known[id(tensor)] = ((1,) * len(spatial), (1,) * len(spatial), spatial)
     for layer in model.layers:
-        for node in layer._inbound_nodes:
+        for node in compat.inbound_nodes(layer):
             inputs = [known.get(id(t)) for t in keras.tree.flatten(node.input_tensors)]
             if isinstance(layer, L.InputLayer):
                 inputs = [known.get(id(t)) for t in node.output_tensors]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import keras
 
+from kerascv_suite.core import compat
 from kerascv_suite.registry import BACKBONES, MODELS
 
 # The zoo's convolutional families: each builds a classifier whose feature maps a head can use.
@@ -49,11 +50,7 @@ def _on_main_path(network: keras.Model) -> set[int]:
         if id(tensor) in needed:
             continue
         needed.add(id(tensor))
-        history = getattr(tensor, "_keras_history", None)
-        if history is None:
-            continue
-        node = history.operation._inbound_nodes[history.node_index]
-        stack.extend(node.input_tensors)
+        stack.extend(compat.input_tensors(tensor))
     return needed
 
 

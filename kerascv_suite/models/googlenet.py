@@ -60,6 +60,7 @@ from typing import NamedTuple, Optional
 import keras
 from pydantic import NonNegativeFloat, PositiveFloat
 
+from kerascv_suite.core import compat
 from kerascv_suite.layers.classifier import AdaptiveAveragePool2D, pooled_classifier
 from kerascv_suite.layers.conv_act import conv_act
 from kerascv_suite.layers.local_response_norm import LocalResponseNormalization
@@ -181,9 +182,9 @@ def auxiliary_classifier(x, num_classes: int, conv: dict, dropout: float, loss_w
 
 def _auxiliary_logits_layer(tensor) -> AuxiliaryLogits:
     """The `AuxiliaryLogits` layer that produced an output, looking inside nested models."""
-    layer = tensor._keras_history.operation
+    layer = compat.producer(tensor)[0]
     while isinstance(layer, keras.Model):
-        layer = layer.outputs[0]._keras_history.operation
+        layer = compat.producer(layer.outputs[0])[0]
     if not isinstance(layer, AuxiliaryLogits):
         raise ValueError(f"auxiliary output '{tensor.name}' must end with an AuxiliaryLogits layer (its loss weight), "
                          f"got {type(layer).__name__}")

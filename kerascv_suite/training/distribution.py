@@ -19,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import os
 
+import keras
 import tensorflow as tf
 
+from kerascv_suite.core import compat
 from kerascv_suite.spec.errors import UserError
 
 
@@ -47,7 +49,7 @@ def worker_index(strategy: tf.distribute.Strategy) -> int:
 
 
 def _is_multi_worker(strategy) -> bool:
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._num_workers > 1
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and compat.num_workers(strategy) > 1
 
 
 @contextlib.contextmanager
@@ -57,20 +59,10 @@ def multi_worker_fit_support(model, strategy):
         with strategy.scope():
             yield
         return
-    from keras.src import tree
-    from keras.src.backend.tensorflow import trainer as keras_tf_trainer
-
-    original = keras_tf_trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction):
-        if keras_tf_trainer._collective_all_reduce_multi_worker(strategy) and reduction in ("auto", "mean"):
-            return tree.map_structure(lambda value: strategy.reduce("MEAN", value, axis=None), values)
+    def reduce(values, strategy, reduction, original):
+        if compat.is_collective_multi_worker(strategy) and reduction in ("auto", "mean"):
+            return keras.tree.map_structure(lambda value: strategy.reduce("MEAN", value, axis=None), values)
         return original(values, strategy, reduction)
 
-    model._distribute_strategy = None
-    keras_tf_trainer.reduce_per_replica = reduce_per_replica
-    try:
-        with strategy.scope():
-            yield
-    finally:
-        keras_tf_trainer.reduce_per_replica = original
+    with compat.multi_worker_reduction(model, reduce), strategy.scope():
+        yield

@@ -87,20 +87,21 @@ def _grappler_optimize(concrete_function) -> tf.compat.v1.GraphDef:
 
     TensorFlow has no public API that returns the graph Grappler produces: the runtime
     optimises a function's graph internally just before running it and keeps the result.
-    `tensorflow.python.grappler.tf_optimizer.OptimizeGraph` (private, but the entry point
+    `tensorflow.python.grappler.tf_optimizer.OptimizeGraph` (private, in `core/compat.py`; the entry point
     TensorFlow's own Grappler tests use) runs the same meta-optimizer on a MetaGraphDef. The
     function's outputs and its control outputs (the variable updates) go into the "train_op"
     collection, which Grappler treats as the fetches it must preserve.
     """
     from tensorflow.core.protobuf import config_pb2
-    from tensorflow.python.grappler import tf_optimizer
+
+    from kerascv_suite.core import compat
 
     graph = concrete_function.graph
     meta_graph = tf.compat.v1.train.export_meta_graph(graph_def=graph.as_graph_def(), graph=graph)
     fetches = meta_graph.collection_def["train_op"].node_list.value
     fetches.extend(tensor.name for tensor in concrete_function.outputs)
     fetches.extend(op.name for op in graph.control_outputs)
-    return tf_optimizer.OptimizeGraph(config_pb2.ConfigProto(), meta_graph, verbose=False)
+    return compat.grappler_optimize(config_pb2.ConfigProto(), meta_graph)
 
 
 def grappler_op_count(concrete_function) -> int:

@@ -12,7 +12,8 @@ So registration happens on lookup instead:
 - Keras looks every registered name up in ``keras.src.saving.object_registration.GLOBAL_CUSTOM_OBJECTS``
   (``name in ...`` then ``...[name]``). Once that module exists — at `import kerascv_suite` if
   Keras is already imported, else when Keras imports it, through a one-shot import hook that
-  `kerascv_suite/__init__.py` installs (this module is not even imported until then) — `make_lazy`
+  `kerascv_suite/__init__.py` installs with `core.compat.install_keras_registration_hook` (this
+  module is not even imported until then) — `compat.make_custom_objects_lazy`
   replaces the dict by a `LazyCustomObjects`: the same entries in a dict that, asked for a
   ``kerascv_suite>Name`` it does not hold yet, imports the module defining ``Name`` (whose
   decorator then registers it) and answers again.
@@ -38,7 +39,7 @@ _registering: list[str] = []  # modules being imported by a lookup (a lookup fro
 
 
 def serializable_index() -> dict[str, str]:
-    """Every registered name the package's source declares, mapped to its module: {"kerascv_suite>CrossEntropy": "kerascv_suite.training.losses", ...}.
+    """Every registered name the package's source declares, mapped to its module: {"kerascv_suite>CrossEntropy": "kerascv_suite.tasks.losses", ...}.
 
     Read once from the ``.py`` files (no module is imported). A decorator whose class or name the
     scan cannot read is listed under ``"<module>:?"`` so that the module is still imported as a last resort.
@@ -51,7 +52,7 @@ def serializable_index() -> dict[str, str]:
         decorated = re.compile(
             r"^[ \t]*@(?:[\w.]+\.)?" + _DECORATOR + r"\(([^)]*)\)[ \t]*\n(?:[ \t]*@.*\n)*[ \t]*class[ \t]+(\w+)", re.MULTILINE)
         argument = re.compile(r"""\b(package|name)\s*=\s*["']([^"']+)["']""")
-        root = Path(__file__).resolve().parent
+        root = Path(__file__).resolve().parents[1]  # the package
         index = {}
         for path in sorted(root.rglob("*.py")):
             text = path.read_text(encoding="utf-8", errors="replace")
@@ -106,10 +107,3 @@ class LazyCustomObjects(dict):
 
     def get(self, key, default=None):
         return dict.__getitem__(self, key) if self._found(key) else default
-
-
-def make_lazy(registration) -> None:
-    """Replace Keras's global custom-object dict (in the object_registration module given) by a `LazyCustomObjects`."""
-    objects = getattr(registration, "GLOBAL_CUSTOM_OBJECTS", None)
-    if type(objects) is dict:  # anything else is either done already or a Keras this was not written for
-        registration.GLOBAL_CUSTOM_OBJECTS = LazyCustomObjects(objects)
