@@ -11,6 +11,8 @@ GoogLeNet replaced this head by global average pooling and one dense layer.
 - `dense_classifier`: adaptive pool → flatten → (dense + ReLU + dropout) × 2 → logits.
 - `pooled_classifier`: global average pool → (dropout) → logits, the head of GoogLeNet and of
   every later family here (ResNet, DenseNet, MobileNet, ShuffleNet, EfficientNet).
+- `classifier_features`: the features any of the library's classifiers reads (the input of
+  its `logits` layer), for transfer learning and `kcv score`.
 """
 
 from __future__ import annotations
@@ -138,3 +140,22 @@ def pooled_classifier(x, num_classes: int, dropout: float = 0.0):
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     return keras.layers.Dense(num_classes, name="logits")(x)
+
+
+# The name every classifier the library builds gives its final layer (`layers/classifier.py`'s
+# heads, LeNet, the linear models, MobileNet) and the one a transfer model's new head has.
+CLASSIFIER_LAYERS = ("logits", "transfer_logits")
+
+
+def classifier_features(network: keras.Model) -> keras.KerasTensor:
+    """The features a classifier's head reads: the input of its `logits` layer (DESIGN's "pooled" endpoint).
+
+    Transfer learning and `kcv score` read these. A model without a layer of those names (one
+    built outside the library) gets a ValueError: say which layer holds its features.
+    """
+    names = {layer.name for layer in network.layers}
+    for name in CLASSIFIER_LAYERS:
+        if name in names:
+            return network.get_layer(name).input
+    raise ValueError(f"{network.name} has no classifier layer named {' or '.join(CLASSIFIER_LAYERS)}; "
+                     f"name the layer whose output is its features")

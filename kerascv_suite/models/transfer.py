@@ -35,6 +35,7 @@ import keras
 from pydantic import NonNegativeInt
 
 from kerascv_suite.models.arguments import Fraction
+from kerascv_suite.layers.classifier import classifier_features
 from kerascv_suite.registry import MODELS
 from kerascv_suite.core.runs import FINISHED_MARKER
 
@@ -54,15 +55,6 @@ def resolve_source(source: str | Path) -> Path:
             return finished[-1] / "model.keras"
         raise ValueError(f"source {path} holds no finished run with a model.keras")
     raise ValueError(f"source {path} not found (a .keras file, a run folder, or a runs/<name> folder)")
-
-
-def classifier_features(model: keras.Model) -> str:
-    """The layer whose output a classifier's last weighted layer reads: its features.
-
-    That is past a trailing softmax, or the float32 cast a mixed-precision run ends with.
-    """
-    classifier = [layer for layer in model.layers if layer.weights][-1]
-    return next(layer.name for layer in model.layers if layer.output is classifier.input)
 
 
 def in_current_policy(model: keras.Model) -> keras.Model:
@@ -99,7 +91,8 @@ def transfer(
         source: where the pre-trained model is: a `.keras` file, a run folder, or runs/<name>
             (the newest finished run of that name).
         features: the layer whose output the new head reads (default: the input of the source
-            model's classifier, i.e. everything but it; for an autoencoder, its encoder's code).
+            model's `logits` layer, i.e. everything but its classifier; for an autoencoder, its
+            encoder's code; a model from outside the library must name it).
         freeze_until: freeze every layer up to and including this one; "all" freezes the whole
             backbone (a linear classifier on fixed features when `hidden` is 0); None fine-tunes all.
         hidden: width of a new hidden layer (ReLU) before the new classifier; 0 for a linear head.
@@ -122,7 +115,10 @@ def transfer(
     if features is None and pretrained is not loaded:
         features = names[-1]  # an encoder's output: the code
     elif features is None:
-        features = classifier_features(pretrained)
+        try:
+            features = next(layer.name for layer in pretrained.layers if layer.output is classifier_features(pretrained))
+        except ValueError as error:
+            raise ValueError(f"features: {error} ({', '.join(names)})") from None
     feature_output = pretrained.get_layer(features).output
     backbone = names[: names.index(features) + 1]
     frozen = set() if freeze_until is None else set(backbone if freeze_until == "all" else names[: names.index(freeze_until) + 1])

@@ -22,8 +22,8 @@ from kerascv_suite.data.examples import IMAGES, LABELS
 from kerascv_suite.ops.softmax import stable_log_softmax
 from kerascv_suite.registry import TASKS
 from kerascv_suite.tasks.base import Task
-from kerascv_suite.training.losses import cross_entropy
-from kerascv_suite.training.metrics import accuracy
+from kerascv_suite.tasks.losses import cross_entropy
+from kerascv_suite.tasks.metrics import accuracy
 from kerascv_suite.viz.plots import image_grid, plot_confusion_matrix
 
 

@@ -35,8 +35,8 @@ from pydantic import PositiveFloat, PositiveInt
 from kerascv_suite.data.examples import BOXES, CLASSES, IMAGES
 from kerascv_suite.registry import TASKS
 from kerascv_suite.tasks.base import Task
-from kerascv_suite.training.losses import cross_entropy
-from kerascv_suite.training.metrics import accuracy
+from kerascv_suite.tasks.losses import cross_entropy
+from kerascv_suite.tasks.metrics import accuracy
 from kerascv_suite.viz.plots import annotated_grid
 
 

@@ -46,7 +46,7 @@ class Judge:
     """
 
     def __init__(self, run_dir: str | Path):
-        from kerascv_suite.models.transfer import classifier_features
+        from kerascv_suite.layers.classifier import classifier_features
         from kerascv_suite.training.trainer import load_run
 
         spec, self.pipeline, model, _ = load_run(run_dir)
@@ -54,7 +54,7 @@ class Judge:
             raise ValueError(f"{run_dir}: the judge must be a classification run, not {spec.task.name}")
         self.run_dir, self.class_names = Path(run_dir), list(self.pipeline.info.class_names)
         self.image_shape = tuple(int(v) for v in (self.pipeline.info.raw_shape or self.pipeline.info.input_shape))
-        features = model.get_layer(classifier_features(model)).output
+        features = classifier_features(model)
         self.network = keras.Model(model.inputs, [model.outputs[0], keras.layers.Flatten(name="judge_features")(features)])
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

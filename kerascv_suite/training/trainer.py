@@ -35,7 +35,7 @@ from kerascv_suite.training.distribution import (
     worker_index,
 )
 from kerascv_suite.training.lbfgs import LBFGS, FullBatchLBFGSModel, check_full_batch
-from kerascv_suite.training.losses import CrossEntropy, expected_initial_loss
+from kerascv_suite.tasks.losses import CrossEntropy, expected_initial_loss
 from kerascv_suite.training.tracing import TraceMonitor
 from kerascv_suite.viz.plots import plot_curves, read_history
 

@@ -79,3 +79,18 @@ def test_pooled_classifier_averages_the_map_and_names_its_layers():
     np.testing.assert_allclose(model.predict(x, verbose=0), x.mean(axis=(1, 2)) @ kernel + bias, rtol=1e-5, atol=1e-5)
     plain = keras.Model(inputs, pooled_classifier(inputs, 4))
     assert [layer.name for layer in plain.layers[1:]] == ["pool", "logits"]
+
+
+def test_classifier_features_is_the_input_of_the_logits_layer_not_of_the_last_weighted_one():
+    from kerascv_suite.layers.classifier import classifier_features
+
+    inputs = keras.Input((8, 8, 3))
+    pooled = keras.layers.GlobalAveragePooling2D(name="side_pool")(keras.layers.Conv2D(4, 3, name="conv")(inputs))
+    logits = pooled_classifier(keras.layers.Conv2D(4, 3, name="conv2")(inputs), 5)
+    # A weighted layer after the classifier (a learned calibration): "the last weighted layer's input" would be the logits.
+    calibrated = keras.layers.Dense(5, name="calibration")(logits)
+    network = keras.Model(inputs, [calibrated, pooled])
+    assert classifier_features(network) is network.get_layer("logits").input
+    assert classifier_features(network).shape == (None, 4)
+    with pytest.raises(ValueError, match="has no classifier layer named logits or transfer_logits"):
+        classifier_features(keras.Model(inputs, pooled, name="outside"))

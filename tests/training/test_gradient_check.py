@@ -39,10 +39,10 @@ from kerascv_suite.training.gradient_check import (
     gradient_check,
     verdict,
 )
-from kerascv_suite.training.losses import CrossEntropy, MulticlassHinge
+from kerascv_suite.tasks.losses import CrossEntropy, MulticlassHinge
 
 LAYER_PACKAGES = ("kerascv_suite.layers", "kerascv_suite.models", "kerascv_suite.data")
-LOSS_MODULES = ("kerascv_suite.training.losses",)
+LOSS_MODULES = ("kerascv_suite.tasks.losses",)
 SAMPLES = 50
 # The gradients here are of order 1, but a random weighting of the outputs can nearly cancel in one component.
 # float64 rounding leaves ~1e-11 of absolute noise in a centred difference, a 1e-7 relative error on a 1e-4

@@ -11,7 +11,7 @@ from kerascv_suite.models.linear import linear
 from kerascv_suite.spec import load_spec
 from kerascv_suite.spec.errors import UserError
 from kerascv_suite.training.lbfgs import LBFGS, FullBatchLBFGSModel, check_full_batch
-from kerascv_suite.training.losses import CrossEntropy
+from kerascv_suite.tasks.losses import CrossEntropy
 from kerascv_suite.training.trainer import compile_model, train
 from kerascv_suite.viz.plots import read_history
 from tests.conftest import PIPELINES

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from kerascv_suite.registry import METRICS, load_components
-from kerascv_suite.training.losses import CrossEntropy
-from kerascv_suite.training.metrics import Accuracy
+from kerascv_suite.tasks.losses import CrossEntropy
+from kerascv_suite.tasks.metrics import Accuracy
 
 load_components()
 B, C = 12, 4

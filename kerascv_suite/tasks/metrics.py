@@ -11,7 +11,7 @@ import keras
 from pydantic import PositiveInt
 
 from kerascv_suite.registry import METRICS
-from kerascv_suite.training.losses import class_targets
+from kerascv_suite.tasks.losses import class_targets
 
 
 def _top_class_matches(y_true, y_pred):

@@ -8,7 +8,7 @@ import pytest
 
 from kerascv_suite.spec import load_spec
 from kerascv_suite.spec.errors import SpecError
-from kerascv_suite.training.losses import (
+from kerascv_suite.tasks.losses import (
     CrossEntropy,
     MulticlassHinge,
     class_targets,
