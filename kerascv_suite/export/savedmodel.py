@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from kerascv_suite.core.runs import write_atomic
 from kerascv_suite.export.serving import INPUT_NAMES, encode_png
 from kerascv_suite.spec.errors import UserError
 
@@ -81,9 +82,7 @@ def write_models_config(directory: Path) -> Path:
         entry.base_path = str(base.resolve())
         entry.model_platform = "tensorflow"
     path = directory / "models.config"
-    tmp = directory / ".models.config.tmp"
-    tmp.write_text(text_format.MessageToString(config))
-    os.replace(tmp, path)
+    write_atomic(path, text_format.MessageToString(config))
     return path
 
 

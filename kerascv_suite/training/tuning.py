@@ -54,7 +54,7 @@ from kerascv_suite.spec import (
     validate_spec,
 )
 from kerascv_suite.spec.errors import SpecError, UserError
-from kerascv_suite.core import runs
+from kerascv_suite.core import compat, runs
 from kerascv_suite.training.distribution import make_strategy
 from kerascv_suite.training.trainer import compile_model
 
@@ -189,6 +189,13 @@ class SpecTuner(keras_tuner.Tuner):
         return self._pipeline
 
     def run_trial(self, trial, *args, **kwargs):
+        # Each trial's traced train step would otherwise outlive it in TensorFlow's gradient
+        # registry: a long search would hold every trial's graphs (see core/compat.py).
+        with compat.forgetting_custom_gradients():
+            return self._trial(trial)
+
+    def _trial(self, trial):
+        """One trial: train the trial's spec and return its objective."""
         search = self.spec.search
         values = trial.hyperparameters.values
         overrides = overrides_of(search, values)

@@ -48,3 +48,31 @@ def test_loading_is_made_lazy_once_and_only_for_a_plain_dict():
     assert type(lazy) is LazyCustomObjects and lazy["Custom>x"] == 1
     compat.make_custom_objects_lazy(Registration)
     assert Registration.GLOBAL_CUSTOM_OBJECTS is lazy  # already lazy: left alone
+
+
+def test_custom_gradients_traced_inside_are_forgotten_and_their_graphs_freed():
+    import gc
+    import weakref
+
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    def train_graphs():
+        gc.collect()
+        return [o for o in gc.get_objects() if isinstance(o, FuncGraph) and o.name == "one_step_on_data"]
+
+    registry = compat._gradient_registry()
+    kept = set(registry)
+    held = len(train_graphs())
+    with compat.forgetting_custom_gradients():
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(np.zeros((4, 3)), np.zeros((4, 2)), verbose=0)
+        assert any(name not in kept for name in registry)  # the train step registered its all-reduce's gradient
+        alive = weakref.ref(model)
+        del model
+        keras.backend.clear_session()
+    assert set(registry) == kept
+    gc.collect()
+    assert alive() is None and len(train_graphs()) == held  # nothing holds the traced step any more

@@ -141,6 +141,10 @@ def test_train_and_test_steps_compile_under_xla_and_match(name, batches):
 @pytest.mark.parametrize("name", NAMES)
 def test_trains_under_mixed_precision_with_float32_outputs(name, precision, batches):
     info, images, labels, source = batches(name)
+    if precision == "mixed_float16":
+        # float16 is the GPU policy; this CPU computes its training steps up to 35× slower than
+        # bfloat16's (SE-ResNet-50: 208 s on 16 images against 6 s), so its step runs on 4 images (48 s).
+        images, labels = images[:4], keras.tree.map_structure(lambda target: target[:4], labels)
     model, fit_loss, eval_loss = one_step(small_spec(name, source, precision=precision), info, images, labels, jit_compile=False)
     assert math.isfinite(fit_loss) and math.isfinite(eval_loss)
     assert all(keras.backend.standardize_dtype(output.dtype) == "float32" for output in keras.tree.flatten(model(images[:2])))
