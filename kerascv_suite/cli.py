@@ -152,7 +152,8 @@ def _run(args) -> int:
     from kerascv_suite.training import trainer
 
     if args.check_init:
-        measured, expected, formula = trainer.check_init(spec)
+        measured, expected, formula, off = trainer.check_init(spec)
+        print(f"regularisation off for the check: {', '.join(off) or 'none in this model'}")
         if expected is None:
             print(f"initial loss {measured:.4f} ({formula})")
             return 0
@@ -165,7 +166,8 @@ def _run(args) -> int:
         if spec.task.name != "classification":
             raise_user(f"--overfit: the check trains until 100% training accuracy, which only classifiers have; "
                        f"{spec.name} is a {spec.task.name} pipeline")
-        reached, epochs, accuracy = trainer.overfit(spec, args.overfit)
+        reached, epochs, accuracy, off = trainer.overfit(spec, args.overfit)
+        print(f"regularisation off for the check: {', '.join(off) or 'none in this model'}")
         verdict = "reached" if reached else "did NOT reach"
         print(f"overfit {args.overfit} examples: {verdict} 100% training accuracy after {epochs} epochs (accuracy {accuracy:.4f})")
         return 0 if reached else 1

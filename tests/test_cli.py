@@ -25,12 +25,14 @@ def test_validate_a_conditional_gan_gives_its_discriminator_the_labels(capsys):
 
 def test_run_check_init_reports_log_c(capsys):
     assert main(["run", SOFTMAX, "--check-init"]) == 0
-    assert "expected ≈ log(10) = 2.3026" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "expected ≈ log(10) = 2.3026" in out and "regularisation off for the check: L1/L2 penalty on 1 weight" in out
 
 
 def test_run_overfit_reports_success(capsys):
     assert main(["run", str(PIPELINES / "classification" / "mlp.yaml"), "--overfit", "16"]) == 0
-    assert "overfit 16 examples: reached 100% training accuracy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "overfit 16 examples: reached 100% training accuracy" in out and "regularisation off for the check: L1/L2" in out
 
 
 def test_run_prints_test_metrics_and_the_run_folder_then_eval_agrees(tmp_path, capsys):

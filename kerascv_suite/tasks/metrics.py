@@ -40,7 +40,29 @@ def accuracy() -> keras.metrics.Metric:
     return Accuracy()
 
 
+def _top_k_matches(y_true, y_pred, k):
+    targets = class_targets(y_true, y_pred.shape[-1], "float32")
+    return keras.ops.cast(keras.ops.in_top_k(keras.ops.argmax(targets, axis=-1), y_pred, k), "float32")
+
+
+@keras.saving.register_keras_serializable(package="kerascv_suite")
+class TopKAccuracy(keras.metrics.MeanMetricWrapper):
+    """Share of examples whose true class is among the k highest scores; with mixed labels, the largest share.
+
+    Keras's `SparseTopKCategoricalAccuracy` takes integer labels only and its
+    `TopKCategoricalAccuracy` one-hot ones only; mixup and cutmix train on class distributions
+    and validate on integer labels, so one metric must take both (as `Accuracy` does).
+    """
+
+    def __init__(self, k: int = 5, name: str | None = None, dtype=None):
+        super().__init__(_top_k_matches, name=name or f"top_{k}_accuracy", dtype=dtype, k=k)
+        self.k = k
+
+    def get_config(self):
+        return {"k": self.k, "name": self.name, "dtype": self.dtype}
+
+
 @METRICS.register("top_k_accuracy")
 def top_k_accuracy(k: PositiveInt = 5) -> keras.metrics.Metric:
-    """Share of examples whose true class is among the k highest scores."""
-    return keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top_{k}_accuracy")
+    """Share of examples whose true class is among the k highest scores (integer or mixed/one-hot labels)."""
+    return TopKAccuracy(k)

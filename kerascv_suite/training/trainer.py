@@ -206,18 +206,74 @@ def evaluate_run(run_dir: str | Path) -> dict:
     return {k: float(v) for k, v in result.items()}
 
 
-def check_init(spec) -> tuple[float, float | None, str]:
-    """Loss of the untrained model on training batches, and the loss expected from small weights.
+def _sublayers(layer):
+    """`layer` and every layer inside it (nested models and blocks), each once."""
+    seen, stack = set(), [layer]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack.extend(getattr(current, "layers", []))
+
+
+def switch_off_regularisation(model: keras.Model) -> list[str]:
+    """Turn off, in a built and compiled model, every regulariser the notes' sanity checks run without.
+
+    The initial-loss check and the overfit check are run "with regularisation off" (CS231n's
+    notes): an L2 penalty adds to the initial loss, and dropout, stochastic depth, DropConnect
+    and weight decay keep a network from memorising a tiny set. This removes the penalties of
+    weights and activities, sets every dropout-like rate to 0 and removes the optimizer's
+    weight decay, before anything is traced. Returns what it turned off, e.g.
+    ``["L2 penalty on 2 weights", "dropout in 1 layer"]`` ([] when there was nothing).
+
+    Example::
+
+        model, _ = compile_model(spec, pipeline.info)
+        print("regularisation off:", ", ".join(switch_off_regularisation(model)) or "none in this model")
+    """
+    from kerascv_suite.layers import DropConnectDense, DropPath
+
+    penalties, activities, dropouts = 0, 0, 0
+    dropout_kinds = (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout, DropPath, DropConnectDense)
+    for layer in _sublayers(model):
+        for variable in layer.weights:
+            if getattr(variable, "regularizer", None) is not None:
+                variable.regularizer = None
+                penalties += 1
+        if getattr(layer, "activity_regularizer", None) is not None:
+            layer.activity_regularizer = None
+            activities += 1
+        if isinstance(layer, dropout_kinds) and layer.rate > 0:
+            layer.rate = 0.0
+            dropouts += 1
+    off = []
+    for count, what in ((penalties, "L1/L2 penalty on {} weight"), (activities, "activity penalty in {} layer"),
+                        (dropouts, "dropout in {} layer")):
+        if count:
+            off.append(what.format(count) + ("s" if count > 1 else ""))
+    optimizer = getattr(model, "optimizer", None)
+    if getattr(optimizer, "weight_decay", None):
+        optimizer.weight_decay = None
+        off.append("weight decay")
+    return off
+
+
+def check_init(spec) -> tuple[float, float | None, str, list[str]]:
+    """Loss of the untrained model on training batches with regularisation off, and the loss expected from small weights.
 
     For softmax cross-entropy the expected value is log(C): with near-zero scores every class
-    gets probability 1/C. Returns (measured, expected, formula).
+    gets probability 1/C; an L1/L2 penalty would add to it, so it is switched off
+    (`switch_off_regularisation`). Returns (measured, expected, formula, what was switched off).
     """
     keras.utils.set_random_seed(spec.train.seed)
     pipeline = DataPipeline(spec)
     model, _ = compile_model(spec, pipeline.info)
+    off = switch_off_regularisation(model)
     measured = model.evaluate(pipeline.dataset("train", training=False).take(8), return_dict=True, verbose=0)["loss"]
     expected = expected_initial_loss(model.loss, pipeline.info.num_classes)
-    return float(measured), *(expected or (None, "no reference value for this loss"))
+    return float(measured), *(expected or (None, "no reference value for this loss")), off
 
 
 class _StopAtPerfect(keras.callbacks.Callback):
@@ -226,11 +282,11 @@ class _StopAtPerfect(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def overfit(spec, n: int, max_epochs: int = 300) -> tuple[bool, int, float]:
-    """Train on the first `n` training examples without augmentation until 100% training accuracy.
+def overfit(spec, n: int, max_epochs: int = 300) -> tuple[bool, int, float, list[str]]:
+    """Train on the first `n` training examples without augmentation or regularisation until 100% training accuracy.
 
     The syllabus's sanity check: a model and loss that are wired correctly memorise a tiny
-    set. Returns (reached, epochs run, final training accuracy).
+    set. Returns (reached, epochs run, final training accuracy, what regularisation was switched off).
     """
     keras.utils.set_random_seed(spec.train.seed)
     data = spec.data.model_copy(update={"batch_size": min(n, spec.data.batch_size), "augment": [], "drop_remainder": False})
@@ -238,9 +294,11 @@ def overfit(spec, n: int, max_epochs: int = 300) -> tuple[bool, int, float]:
     pipeline = DataPipeline(small)
     pipeline.indices["train"] = pipeline.indices["train"][:n]
     model, _ = compile_model(small, pipeline.info)
+    off = switch_off_regularisation(model)
     history = model.fit(pipeline.dataset("train"), epochs=max_epochs, callbacks=[_StopAtPerfect()], shuffle=False, verbose=0)
     accuracy = history.history["accuracy"][-1]
-    return accuracy >= 1.0, len(history.history["accuracy"]), float(accuracy)
+    return accuracy >= 1.0, len(history.history["accuracy"]), float(accuracy), off
 
 
-__all__ = ["RunResult", "train", "compile_model", "load_run", "evaluate_run", "check_init", "overfit"]
+__all__ = ["RunResult", "train", "compile_model", "load_run", "evaluate_run", "check_init", "overfit",
+           "switch_off_regularisation"]

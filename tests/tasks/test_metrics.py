@@ -80,3 +80,20 @@ def test_fit_on_one_hot_training_labels_with_integer_validation_labels():
     assert history["val_loss"][-1] == pytest.approx(float(loss(y[32:], scores)), rel=1e-5)
     # training on one-hot labels went where training on integer labels goes
     assert model.evaluate(x[:32], y[:32], verbose=0, return_dict=True)["accuracy"] > 0.7
+
+
+def test_top_k_accuracy_takes_integer_and_one_hot_labels_and_round_trips(batch):
+    from kerascv_suite.tasks.metrics import TopKAccuracy
+
+    scores, labels = batch
+    ranks = (scores > scores[np.arange(B), labels][:, None]).sum(axis=1)  # classes scored above the true one
+    for k in (1, 2, 3):
+        expected = np.mean(ranks < k)
+        for y_true in (labels, labels[:, None], np.eye(C, dtype="float32")[labels]):  # mixup/cutmix give distributions
+            metric = METRICS.get("top_k_accuracy")(k=k)
+            metric.update_state(y_true, scores)
+            assert float(metric.result()) == pytest.approx(expected), (k, y_true.shape)
+    assert 0 < np.mean(ranks < 2) < 1
+    metric = METRICS.get("top_k_accuracy")(k=2)
+    restored = keras.metrics.deserialize(keras.metrics.serialize(metric))
+    assert isinstance(restored, TopKAccuracy) and restored.k == 2 and restored.name == "top_2_accuracy"

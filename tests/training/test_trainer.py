@@ -10,7 +10,7 @@ from kerascv_suite.spec import dump_spec, load_spec, spec_hash
 from kerascv_suite.spec.errors import UserError
 from kerascv_suite.core import runs
 from kerascv_suite.data.pipeline import DataPipeline
-from kerascv_suite.training.trainer import check_init, compile_model, evaluate_run, overfit, train
+from kerascv_suite.training.trainer import check_init, compile_model, evaluate_run, overfit, switch_off_regularisation, train
 from kerascv_suite.viz.plots import read_history
 from tests.conftest import PIPELINES
 
@@ -71,19 +71,46 @@ def test_resuming_with_a_changed_spec_is_refused_with_the_diff_unless_forced(tmp
 
 
 def test_check_init_gives_log_c_for_softmax():
-    measured, expected, formula = check_init(load_spec(CLASSIFICATION / "softmax.yaml"))
+    measured, expected, formula, off = check_init(load_spec(CLASSIFICATION / "softmax.yaml"))
     assert formula == "log(10)" and expected == pytest.approx(math.log(10))
     assert abs(measured - expected) < 0.25 * expected
+    assert off == ["L1/L2 penalty on 1 weight"]
+
+
+def test_check_init_measures_the_loss_without_the_l2_penalty():
+    # A strong penalty on the initial weights adds far more than 25% of log(10) to the loss: the check must leave it out.
+    measured, expected, _, off = check_init(load_spec(CLASSIFICATION / "softmax.yaml", overrides=["model.l2=100"]))
+    assert off == ["L1/L2 penalty on 1 weight"] and abs(measured - expected) < 0.25 * expected
+
+
+def test_switching_off_regularisation_removes_penalties_dropout_and_weight_decay():
+    from kerascv_suite.layers import DropPath
+
+    inputs = keras.Input((6,))
+    x = keras.layers.Dense(8, kernel_regularizer="l2", activity_regularizer="l1", name="first")(inputs)
+    x = keras.layers.Dropout(0.5)(x)
+    x = x + DropPath(0.5)(keras.layers.Dense(8, name="branch")(x))
+    model = keras.Model(inputs, keras.layers.Dense(2, bias_regularizer="l1")(x))
+    model.compile(optimizer=keras.optimizers.AdamW(weight_decay=0.1), loss="mse")
+    images = keras.random.normal((16, 6), seed=1)
+    model(images, training=True)
+    assert len(model.losses) == 3
+    off = switch_off_regularisation(model)
+    assert off == ["L1/L2 penalty on 2 weights", "activity penalty in 1 layer", "dropout in 2 layers", "weight decay"]
+    trained, inferred = model(images, training=True), model(images, training=False)
+    assert model.losses == [] and model.optimizer.weight_decay is None
+    assert keras.ops.convert_to_numpy(trained) == pytest.approx(keras.ops.convert_to_numpy(inferred))
+    assert switch_off_regularisation(model) == []
 
 
 def test_overfit_reaches_full_training_accuracy_on_a_few_examples():
-    reached, epochs, accuracy = overfit(load_spec(CLASSIFICATION / "mlp.yaml"), 20)
-    assert reached and accuracy == 1.0 and epochs < 300
+    reached, epochs, accuracy, off = overfit(load_spec(CLASSIFICATION / "mlp.yaml"), 20)
+    assert reached and accuracy == 1.0 and epochs < 300 and off == ["L1/L2 penalty on 2 weights"]  # mlp.yaml: l2 on both kernels
 
 
 def test_overfit_fails_honestly_when_the_model_cannot_learn():
     spec = load_spec(CLASSIFICATION / "mlp.yaml", overrides=["optimizer.learning_rate=1e-9"])
-    reached, epochs, accuracy = overfit(spec, 20, max_epochs=5)
+    reached, epochs, accuracy, _ = overfit(spec, 20, max_epochs=5)
     assert not reached and epochs == 5 and accuracy < 1.0
 
 
