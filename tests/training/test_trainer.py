@@ -134,3 +134,17 @@ def test_a_run_without_a_validation_split_finishes(tmp_path):
     history = read_history(result.run_dir / "history.csv")
     assert "loss" in history and not any(key.startswith("val_") for key in history)
     assert (result.run_dir / "curves.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("jit_compile, refused", [(True, True), ("auto", False), (False, False)])
+def test_fractional_max_pooling_is_refused_under_jit_compile_true_in_one_line(jit_compile, refused):
+    spec = load_spec(None, overrides=["model.pooling=fractional_max", f"train.jit_compile={str(jit_compile).lower()}"])
+    info = DataPipeline(spec, smoke=True).info
+    if refused:
+        with pytest.raises(UserError) as raised:
+            compile_model(spec, info)
+        message = str(raised.value)
+        assert "\n" not in message and "train.jit_compile: true" in message and "(FractionalMaxPooling2D) has no XLA kernel" in message
+    else:
+        model, _ = compile_model(spec, info)
+        assert model.jit_compile is False
