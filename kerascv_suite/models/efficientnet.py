@@ -24,8 +24,9 @@ moving mean and variance, which PyTorch keeps as buffers. Other differences from
 `kerascv_suite.layers.norm_act`), "same" padding instead of explicit asymmetric zero padding
 (same shapes), dropout before the classifier 0 by default (the paper: 0.2 for B0 rising to 0.5
 for B7, `VARIANTS`; set `dropout` in the spec), no softmax (logits), and no stochastic depth:
-the reference's `drop_connect_rate` = 0.2 (randomly skipping residual branches while training)
-is a training technique left to a later issue, so blocks here always run.
+the reference's `drop_connect_rate` = 0.2 (randomly skipping residual branches while training;
+the library has it as `layers.DropPath`, which the ResNets take as `drop_path`) is not wired into these
+blocks yet, so they always run.
 
 Small inputs: the stem and four stages stride 2, dividing the image by 32, so a 32×32 image
 would end as one pixel. With `small_input` (by default when the input is smaller than 64

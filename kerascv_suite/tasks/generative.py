@@ -1,6 +1,6 @@
 """Generative modelling: the model owns its training objective, the run reports pictures of what it generates.
 
-A generative model (autoencoders and the VAE now; GANs, PixelCNN and diffusion later) brings its own
+A generative model (the autoencoders, the VAE and the GANs; PixelCNN and diffusion are not built yet) brings its own
 `train_step` and `test_step` and logs its own losses (for the VAE: `loss` = −ELBO,
 `reconstruction`, `kl`), so this task compiles no loss and no metrics. Its report asks the model
 for what it can draw, through methods the generative families share:

@@ -5,7 +5,8 @@
 Two regularisers live here rather than in the model:
 
 - `weight_decay`: decoupled weight decay, x ← x − α·λ·x after the update (Loshchilov & Hutter,
-  2019), applied by Keras to every trainable variable. An L2 penalty in the loss is the model's
+  2019), applied by Keras to every trainable variable (`sgd`, `rmsprop`, `adagrad`, `adamw`;
+  `adam` has none, as its decoupled form is `adamw`, and neither has `lbfgs`). An L2 penalty in the loss is the model's
   `l2` argument instead: the two are the same for plain SGD but not for adaptive methods, where
   the penalty's gradient is rescaled along with the loss's. A spec says which it wants by where
   it puts the number.
@@ -43,7 +44,8 @@ def sgd(learning_rate: LearningRate = 0.01, momentum: NonNegativeFloat = 0.0, ne
         weight_decay: NonNegativeFloat = 0.0, ema_momentum: EmaMomentum = None):
     """Stochastic gradient descent, optionally with (Nesterov) momentum: v ← ρv − αg, x ← x + v.
 
-    `weight_decay` and `ema_momentum` as in the module docstring (every optimizer has them).
+    `weight_decay` and `ema_momentum` as in the module docstring (every optimizer has `ema_momentum`;
+    all but `adam`, whose decoupled decay is `adamw`, and `lbfgs` have `weight_decay`).
     """
     return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov, **_regularisers(weight_decay, ema_momentum))
 
