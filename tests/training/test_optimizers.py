@@ -155,3 +155,25 @@ def test_fit_ends_with_the_polyak_average_of_the_weights(make):
     for got, expected, last in zip(model.trainable_weights, average, raw.steps[-1]):
         np.testing.assert_allclose(np.array(got), expected, rtol=1e-5, atol=1e-6)
         assert np.abs(np.array(got) - last).max() > 1e-3  # the model is not simply the last step's weights
+
+
+@pytest.mark.parametrize("clip, expected", [
+    ({"clipnorm": 1.0}, lambda gs: [g * min(1.0, 1.0 / np.linalg.norm(g)) for g in gs]),       # each weight's own norm
+    ({"clipvalue": 0.5}, lambda gs: [np.clip(g, -0.5, 0.5) for g in gs]),
+    ({"global_clipnorm": 1.0}, lambda gs: [g * min(1.0, 1.0 / np.sqrt(sum((h * h).sum() for h in gs))) for g in gs]),
+], ids=["clipnorm", "clipvalue", "global_clipnorm"])
+def test_gradient_clipping_rescales_before_the_update(clip, expected):
+    gradients = [np.array([0.3, -0.1, 2.0]), np.array([0.2, 0.1])]   # norms 2.02 and 0.22: only the first is clipped per weight
+    variables = [keras.Variable(np.zeros(len(g), "float32")) for g in gradients]
+    sgd(LR, **clip).apply_gradients([(keras.ops.convert_to_tensor(g.astype("float32")), v) for g, v in zip(gradients, variables)])
+    for variable, g in zip(variables, expected(gradients)):
+        np.testing.assert_allclose(np.asarray(variable), -LR * g, atol=1e-6)
+    assert not np.allclose(expected(gradients)[0], gradients[0])  # the clip bit
+
+
+def test_every_optimizer_takes_the_clipping_and_refuses_two_kinds_at_once():
+    for make in (sgd, adam, adamw, rmsprop, adagrad):
+        assert make(clipnorm=2.0).clipnorm == 2.0 and make(global_clipnorm=3.0).global_clipnorm == 3.0
+        assert make(clipvalue=0.5).clipvalue == 0.5 and make().clipnorm is None
+        with pytest.raises(ValueError, match="Only one of `clipnorm`, `clipvalue` and `global_clipnorm`"):
+            make(clipnorm=1.0, clipvalue=1.0)
