@@ -24,6 +24,11 @@ add; He et al. (2015) §3.3 compare three shortcuts, two of which are here:
 - "zero_pad" (option A): parameter-free, keep every other pixel (a 1×1 max-pool with stride 2)
   and append zero channels (`ZeroPadChannels`). The paper's CIFAR ResNets.
 
+And "none" removes the skip path from every block, the block then being a plain stack of its
+convolutions: the paper's "plain" networks, whose training error rises with depth (§4.1, Fig. 1)
+although a deeper network could copy the shallower one and add identities — the degradation
+problem the shortcut solves.
+
 ResNeXt's grouped 3×3 is a `GroupedConv2D` (`kerascv_suite.layers.grouped_conv`), fast on CPU.
 
 Example::
@@ -49,7 +54,7 @@ from kerascv_suite.layers.norm_act import (
 from kerascv_suite.layers.squeeze_excite import squeeze_excite
 from kerascv_suite.layers.stochastic_depth import DropPath
 
-Shortcut = Literal["projection", "zero_pad"]
+Shortcut = Literal["projection", "zero_pad", "none"]
 
 
 @keras.saving.register_keras_serializable(package="kerascv_suite")
@@ -101,7 +106,9 @@ def _last_norm(x, zero_init: bool, norm: dict, name: str | None):
 
 
 def _shortcut(x, preact, filters: int, strides: int, kind: Shortcut, preactivation: bool, norm: dict, name: str | None):
-    """The block's skip path: the identity when the shape is kept, else a projection or option A."""
+    """The block's skip path: the identity when the shape is kept, else a projection or option A; None for "none"."""
+    if kind == "none":
+        return None
     channels = x.shape[-1]
     if strides == 1 and channels == filters:
         return x
@@ -110,7 +117,7 @@ def _shortcut(x, preact, filters: int, strides: int, kind: Shortcut, preactivati
             return _conv(preact, filters, 1, strides, name=_named(name, "shortcut_conv"))
         return conv_norm_act(x, filters, 1, strides, activation=None, **norm, name=_named(name, "shortcut"))
     if kind != "zero_pad":
-        raise ValueError(f"shortcut must be 'projection' or 'zero_pad', got '{kind}'")
+        raise ValueError(f"shortcut must be 'projection', 'zero_pad' or 'none', got '{kind}'")
     if filters < channels:
         raise ValueError(f"a zero-padding shortcut cannot reduce {channels} channels to {filters}")
     if strides > 1:  # a 1×1 window with stride s keeps pixels (0, s, 2s, ...): x[:, ::s, ::s]
@@ -121,12 +128,20 @@ def _shortcut(x, preact, filters: int, strides: int, kind: Shortcut, preactivati
 
 
 def _merge(branch, shortcut, preactivation: bool, activation: str, se: dict | None, drop_path: float, name: str | None):
-    """(SE on the branch) → (stochastic depth) → add the shortcut → ReLU in v1; v2 leaves the sum alone."""
+    """(SE on the branch) → (stochastic depth) → add the shortcut → ReLU in v1; v2 leaves the sum alone.
+
+    Without a shortcut (a plain block) the branch is the block's output.
+    """
     if se is not None:
         branch = squeeze_excite(branch, **se, name=_named(name, "se"))
-    if drop_path:
-        branch = DropPath(drop_path, name=_named(name, "drop_path"))(branch)
-    x = keras.layers.Add(name=_named(name, "add"))([shortcut, branch])
+    if shortcut is None:
+        if drop_path:
+            raise ValueError("drop_path needs a shortcut: dropping a plain block's branch would drop the whole signal")
+        x = branch
+    else:
+        if drop_path:
+            branch = DropPath(drop_path, name=_named(name, "drop_path"))(branch)
+        x = keras.layers.Add(name=_named(name, "add"))([shortcut, branch])
     if not preactivation:
         x = keras.layers.Activation(activation, name=_named(name, "out"))(x)
     return x
@@ -159,7 +174,8 @@ def basic_block(
         strides: stride of the first 3×3 convolution and of the shortcut (2 halves height and width).
         preactivation: False for v1 (post-activation), True for v2 (pre-activation, no ReLU after the add).
         shortcut: used only when the shape changes: "projection" (1×1 conv, option B) or
-            "zero_pad" (parameter-free subsampling + zero channels, option A).
+            "zero_pad" (parameter-free subsampling + zero channels, option A); "none" for a plain
+            block without any skip path.
         se: keyword arguments of `squeeze_excite` applied to the branch before the add, or None.
         zero_init_last_norm: start the branch at zero: γ of its last BatchNorm = 0 in v1; in v2,
             whose branch ends with a convolution, that convolution's kernel = 0.
@@ -240,7 +256,8 @@ def bottleneck_block(
             `keras.applications.ResNet50` and SENet do; False puts it on the 3×3 (torchvision's
             "ResNet v1.5", used since fb.resnet.torch): a strided 1×1 ignores 3/4 of its input,
             a strided 3×3 does not, for ~0.5% more top-1 and ~6% more MACs.
-        shortcut: used only when the shape changes: "projection" (option B) or "zero_pad" (option A).
+        shortcut: used only when the shape changes: "projection" (option B) or "zero_pad" (option A);
+            "none" for a plain block.
         se: keyword arguments of `squeeze_excite` applied to the branch before the add (SE-ResNet:
             ``{"ratio": 1/16, "divisor": 1}``), or None.
         zero_init_last_norm: start the branch at zero (γ of the last BatchNorm in v1, the last

@@ -305,6 +305,7 @@ def cifar_resnet(
     bn_epsilon: PositiveFloat = 1e-5,
     norm: Norm = "batch",
     drop_path: Fraction = 0.0,
+    plain: bool = False,
 ) -> keras.Model:
     """The CIFAR ResNets of He et al. (2015) §4.2: 6n+2 layers in three stages of 16/32/64 channels.
 
@@ -321,6 +322,11 @@ def cifar_resnet(
     bottleneck blocks of 16/32/64 × 4 channels with projection shortcuts; 1,703,258 and
     10,327,706 trainable parameters, paper: 1.7 M and 10.2 M).
 
+    With `plain` every shortcut is removed: the paper's plain networks of the same depth and
+    width (the same parameters as option A, which has none in its shortcuts), whose *training*
+    error is higher at 56 layers than at 20 — the degradation experiment, Fig. 1 and Fig. 6
+    (`pipelines/architectures/degradation_*.yaml`).
+
     Args:
         depth: number of weighted layers, 6n+2 with basic blocks (20, 32, 44, 56, 110, 1202) or
             9n+2 with bottleneck blocks (164, 1001).
@@ -336,6 +342,8 @@ def cifar_resnet(
         norm: "batch", "layer", "instance" or "group" normalisation (see `resnet`).
         drop_path: stochastic depth rate of the last block (see `resnet`; Huang et al. used 0.5
             on the 110-layer CIFAR ResNet).
+        plain: no shortcuts at all (a plain network, He et al.'s baseline); `shortcut` and
+            `drop_path` must then be left unset.
 
     Example::
 
@@ -346,12 +354,14 @@ def cifar_resnet(
     if (depth - 2) % per_block:
         raise ValueError(f"cifar_resnet depth must be {per_block}n+2 with {'bottleneck' if bottleneck else 'basic'} blocks "
                          f"(e.g. {'164' if bottleneck else '20, 56, 110'}), got {depth}")
-    shortcut = shortcut or ("projection" if bottleneck else "zero_pad")
+    if plain and (shortcut or drop_path):
+        raise ValueError("cifar_resnet plain: true has no shortcuts; leave shortcut and drop_path unset")
+    shortcut = "none" if plain else shortcut or ("projection" if bottleneck else "zero_pad")
     norm = {"norm": norm, "norm_momentum": bn_momentum, "norm_epsilon": bn_epsilon}
     inputs = keras.Input(input_shape, name="images")
     x = _stem(inputs, CIFAR_FILTERS[0], 3, 1, preactivation, norm)
     block = bottleneck_block if bottleneck else basic_block
-    model_name = f"cifar_resnet{depth}" + ("_v2" if preactivation else "")
+    model_name = f"cifar_{'plain' if plain else 'resnet'}{depth}" + ("_v2" if preactivation else "")
     return _cifar_network(inputs, x, num_classes, (depth - 2) // per_block, CIFAR_FILTERS, block, preactivation, norm, model_name,
                           shortcut=shortcut, zero_init_last_norm=zero_init_last_norm, drop_path=drop_path)
 

@@ -256,3 +256,22 @@ def test_drop_path_keeps_or_drops_each_example_branch_in_training_and_is_inert_a
     dropped = np.array([np.allclose(y[i], finish(x[i]), atol=1e-6) for i in range(len(x))])
     assert np.all(kept ^ dropped)                              # every example is one or the other
     assert 4 <= dropped.sum() <= 28                            # rate 0.5 over 32 examples
+
+
+@pytest.mark.parametrize("strides, channels", [(1, 16), (2, 8)])
+def test_plain_block_is_the_residual_branch_without_the_add(strides, channels):
+    x = np.random.default_rng(1).normal(size=(2, 8, 8, channels)).astype("float32")
+    residual = block_model(basic_block, (8, 8, channels), filters=16, strides=strides, shortcut="projection")
+    plain = block_model(basic_block, (8, 8, channels), filters=16, strides=strides, shortcut="none")
+    assert not any("add" in name or "shortcut" in name for name in layer_names(plain))
+    for layer in plain.layers:
+        if layer.weights:
+            layer.set_weights(residual.get_layer(layer.name).get_weights())
+    branch = keras.Model(residual.input, residual.get_layer("b_conv2_bn").output)
+    np.testing.assert_allclose(plain(x), np.maximum(branch(x), 0), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(plain(x), residual(x))
+
+
+def test_plain_block_refuses_stochastic_depth():
+    with pytest.raises(ValueError, match="drop_path needs a shortcut"):
+        block_model(basic_block, (8, 8, 16), filters=16, shortcut="none", drop_path=0.1)

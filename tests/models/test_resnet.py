@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from kerascv_suite.layers.fused_batch_norm import FusedBatchNormalization
+from kerascv_suite.layers.residual import ZeroPadChannels
 from kerascv_suite.layers.stochastic_depth import DropPath, stochastic_depth_rates
 from kerascv_suite.models.arithmetic import summary
 from kerascv_suite.models.resnet import (
@@ -206,10 +207,24 @@ def test_batchnorm_settings_and_dropout_are_applied():
     (lambda: cifar_resnet((32, 32, 3), 10, depth=21), "6n\\+2"),
     (lambda: cifar_resnet((32, 32, 3), 10, depth=32, bottleneck=True), "9n\\+2"),
     (lambda: wide_resnet((32, 32, 3), 10, depth=27), "6n\\+4"),
+    (lambda: cifar_resnet((32, 32, 3), 10, depth=20, plain=True, shortcut="projection"), "no shortcuts"),
 ])
 def test_invalid_configurations_are_reported(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("depth", [20, 56])
+def test_plain_cifar_networks_are_the_resnets_without_shortcuts(depth):
+    resnet_ = cifar_resnet(*CIFAR, depth=depth)
+    plain = cifar_resnet(*CIFAR, depth=depth, plain=True)
+    assert plain.name == f"cifar_plain{depth}"
+    assert not [layer for layer in plain.layers if isinstance(layer, (keras.layers.Add, ZeroPadChannels))]
+    assert len([layer for layer in resnet_.layers if isinstance(layer, keras.layers.Add)]) == (depth - 2) // 2
+    # option A's shortcuts have no weights, so the plain network has exactly the ResNet's parameters
+    assert trainable(plain) == trainable(resnet_)
+    weighted = [layer for layer in plain.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+    assert len(weighted) == depth
 
 
 def test_save_and_reload_round_trip(tmp_path):
