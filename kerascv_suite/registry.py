@@ -147,7 +147,7 @@ def load_components() -> None:
     if _loaded:
         return
     _loaded = True
-    for module in ("data.sources", "data.shapes", "data.coco", "data.ops", "models", "tasks", "tasks.losses", "tasks.metrics",
+    for module in ("data.sources", "data.shapes", "data.coco", "data.ops", "data.whitening", "models", "tasks", "tasks.losses", "tasks.metrics",
                    "training.optimizers", "training.lbfgs", "training.schedules", "training.callbacks", "training.execution_modes"):
         importlib.import_module(f"kerascv_suite.{module}")
     for entry_point in entry_points(group="kerascv_suite.plugins"):
