@@ -4,7 +4,7 @@ The experiment of the syllabus's "Training neural networks I": push one batch th
 untrained deep MLP (10 tanh layers of 500 units in CS231n) and look at each hidden layer's
 activations. With small Gaussian weights (N(0, 0.01²)) every layer scales its input down, so
 the activations, and with them the gradients, collapse to 0 layer after layer; with too-large
-weights tanh saturates at ±1; Xavier/Glorot weights (Var(W) = 2 / (fan_in + fan_out)) keep
+weights tanh saturates at ±1 (`gaussian(1.0)`), and all-zero weights give every unit the same output; Xavier/Glorot weights (Var(W) = 2 / (fan_in + fan_out)) keep
 tanh activations spread, and He weights (Var(W) = 2 / fan_in) do the same for ReLU, which
 zeroes half of its inputs. Nothing is trained: the model is built once per initialiser and run
 forward on the same batch.
@@ -115,8 +115,9 @@ def activation_statistics(spec, initializers: list[str] | None = None, batch: in
     Args:
         spec: a loaded spec whose model takes `kernel_initializer` and has `hidden{i}_act`
             layers (an `mlp`).
-        initializers: the initialiser names to compare (default: every name of
-            `kerascv_suite.layers.initializers.Initializer`).
+        initializers: the initialiser names to compare (default:
+            `kerascv_suite.layers.initializers.COMPARED`: all-zero weights, small and too-large
+            Gaussians, Xavier and He).
         batch: how many training images (preprocessed, not augmented) to push through.
 
     Returns the statistics; `write_activation_report` turns them into a PNG and tables.
@@ -130,7 +131,7 @@ def activation_statistics(spec, initializers: list[str] | None = None, batch: in
     import keras
 
     from kerascv_suite.data.pipeline import DataPipeline
-    from kerascv_suite.layers.initializers import Initializer
+    from kerascv_suite.layers.initializers import COMPARED
     from kerascv_suite.models import build_model
 
     if batch < 1:
@@ -138,7 +139,7 @@ def activation_statistics(spec, initializers: list[str] | None = None, batch: in
     if "kernel_initializer" not in type(spec.model).model_fields:
         raise UserError(f"model '{spec.model.name}' has no kernel_initializer argument; activation statistics "
                         f"need a model such as mlp with hidden{{i}}_act layers")
-    variants = {name: _with_initializer(spec, name) for name in (initializers or Initializer.__args__)}
+    variants = {name: _with_initializer(spec, name) for name in (initializers or COMPARED)}
     # one batch is read once: caching the split would only be cut short
     pipeline = DataPipeline(spec.model_copy(update={"data": spec.data.model_copy(update={"cache": False})}))
     images, _ = pipeline.examples("train", limit=batch)

@@ -26,7 +26,7 @@ def _spec(activation: str, overrides=SMALL):
 
 @pytest.fixture(scope="module")
 def tanh():
-    return activation_statistics(_spec("tanh"), ["small_gaussian", "glorot_normal"], batch=200)
+    return activation_statistics(_spec("tanh"), ["zeros", "small_gaussian", "gaussian(1.0)", "glorot_normal"], batch=200)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,16 @@ def test_small_gaussian_weights_collapse_tanh_activations_by_a_tenth_a_layer(tan
     np.testing.assert_allclose(_ratios(std), 0.1, rtol=0.25)
     assert std[-1] < 1e-3 * std[0]
     assert max(abs(m) for m in tanh.mean["small_gaussian"][1:]) < 0.1 * std[0]
+
+
+def test_too_large_gaussian_weights_saturate_tanh_at_plus_minus_one(tanh):
+    # pre-activations of std ~ σ·√n·0.9 = 9: nearly every unit sits on ±1, where tanh's gradient is ~0
+    assert all(std > 0.9 for std in tanh.std["gaussian(1.0)"][1:])
+    assert all(std < 0.7 for std in tanh.std["glorot_normal"])
+
+
+def test_all_zero_weights_give_every_unit_the_same_zero_output(tanh):
+    assert tanh.std["zeros"] == [0.0] * 6 and tanh.zeros["zeros"] == [1.0] * 6
 
 
 def test_xavier_keeps_tanh_activations_spread(tanh):
@@ -69,10 +79,10 @@ def test_report_writes_the_grid_and_the_tables(tanh, tmp_path):
     saved = json.loads((out / "activations.json").read_text())
     row = next(r for r in saved["statistics"] if r["initializer"] == "small_gaussian" and r["layer"] == "hidden6_act")
     assert row["std"] == pytest.approx(tanh.std["small_gaussian"][-1])
-    assert len(saved["statistics"]) == 2 * 6
+    assert len(saved["statistics"]) == 4 * 6
     markdown = (out / "activations.md").read_text()
     assert "| glorot_normal |" in markdown and "hidden6" in markdown
-    assert "small_gaussian" in tanh.table().splitlines()[2]
+    assert "zeros" in tanh.table().splitlines()[2] and "small_gaussian" in tanh.table().splitlines()[3]
 
 
 def test_report_never_writes_into_a_folder_with_files(tanh, tmp_path):
