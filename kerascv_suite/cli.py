@@ -23,6 +23,8 @@
                            test accuracy of the runs' averaged probabilities against each run's
     kcv tune SPEC [--smoke] [--out DIR]
                            keras-tuner search over the spec's `search:` section: ranked trials, plot, best spec
+    kcv lr-find SPEC [--min LR] [--max LR] [--steps N] [--set KEY=VALUE ...] [--out DIR]
+                           the learning-rate range test: loss against an exponentially rising rate, a suggested rate
     kcv summary MODEL [--input HxWxC] [--classes N] [--set KEY=VALUE ...]
                            parameters and multiply-accumulates (MACs) per stage of a registered model
     kcv receptive-field MODEL [--input HxWxC] [--classes N] [--set KEY=VALUE ...]
@@ -130,6 +132,13 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--smoke", action="store_true", help="a few batches, one epoch, at most two trials")
     tune.add_argument("--out", help="search folder (default: <runs-dir>/<name>/tune-<timestamp>, or the unfinished search to resume)")
     tune.add_argument("--runs-dir", default="runs", help="where search folders go (default: ./runs)")
+    lr_find = commands.add_parser("lr-find", help="learning-rate range test: the loss against an exponentially rising rate, a suggested rate")
+    _spec_arguments(lr_find)
+    lr_find.add_argument("--min", dest="min_lr", type=float, default=1e-6, help="first learning rate (default 1e-6)")
+    lr_find.add_argument("--max", dest="max_lr", type=float, default=1.0, help="last learning rate (default 1)")
+    lr_find.add_argument("--steps", type=int, default=100, help="training steps, the rate rising geometrically (default 100)")
+    lr_find.add_argument("--out", help="new or empty folder for the report (default: <runs-dir>/<name>/lr-find/<timestamp>)")
+    lr_find.add_argument("--runs-dir", default="runs", help="where the default report folder goes (default: ./runs)")
     for command, help_text in (("summary", "parameters and multiply-accumulates (MACs) per stage of a registered model"),
                                ("receptive-field", "each layer's receptive field, jump and output size")):
         arithmetic = commands.add_parser(command, help=help_text)
@@ -152,14 +161,19 @@ def _run(args) -> int:
     from kerascv_suite.training import trainer
 
     if args.check_init:
-        measured, expected, formula, off = trainer.check_init(spec)
+        measured, expected, formula, off, with_penalties = trainer.check_init(spec)
         print(f"regularisation off for the check: {', '.join(off) or 'none in this model'}")
+        penalties_ok = True
+        if with_penalties is not None:
+            penalties_ok = with_penalties > measured
+            print(f"with the L1/L2 penalties on: {with_penalties:.4f}, "
+                  f"{'higher, as it must be: OK' if penalties_ok else 'NOT higher: the penalties do not reach the loss'}")
         if expected is None:
             print(f"initial loss {measured:.4f} ({formula})")
-            return 0
+            return 0 if penalties_ok else 1
         ok = abs(measured - expected) <= 0.25 * expected
         print(f"initial loss {measured:.4f}, expected ≈ {formula} = {expected:.4f} for small weights: {'OK' if ok else 'SUSPICIOUS'}")
-        return 0 if ok else 1
+        return 0 if ok and penalties_ok else 1
     if args.overfit is not None:
         if args.overfit < 1:
             raise_user(f"--overfit: N must be at least 1, got {args.overfit}")
@@ -387,6 +401,18 @@ def _activations(args) -> int:
     return 0
 
 
+def _lr_find(args) -> int:
+    from kerascv_suite.training.lr_finder import lr_range_test, write_lr_range_report
+
+    spec = _load(args)
+    _check_out_folder(args.out)
+    result = lr_range_test(spec, args.min_lr, args.max_lr, args.steps)
+    out = write_lr_range_report(result, args.out, runs_dir=args.runs_dir)
+    print(result.summary())
+    print(f"wrote {out}/ (lr_find.png, lr_find.json)")
+    return 0
+
+
 def _compare(args) -> int:
     from kerascv_suite.viz.compare import compare_runs, format_summary, load_runs
 
@@ -499,7 +525,7 @@ COMMANDS = {"run": _run, "validate": _validate, "show": _show, "schema": _schema
             "data-export-coco": _export_coco,
             "graph": _graph, "export": _export, "predict": _predict, "eval": _eval, "generate": _generate, "score": _score,
             "summary": _summary, "receptive-field": _receptive_field,
-            "activations": _activations, "compare": _compare, "ensemble": _ensemble, "tune": _tune}
+            "activations": _activations, "lr-find": _lr_find, "compare": _compare, "ensemble": _ensemble, "tune": _tune}
 
 
 def _import_tensorflow_quietly() -> None:

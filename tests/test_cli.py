@@ -27,6 +27,7 @@ def test_run_check_init_reports_log_c(capsys):
     assert main(["run", SOFTMAX, "--check-init"]) == 0
     out = capsys.readouterr().out
     assert "expected ≈ log(10) = 2.3026" in out and "regularisation off for the check: L1/L2 penalty on 1 weight" in out
+    assert "with the L1/L2 penalties on: " in out and "higher, as it must be: OK" in out
 
 
 def test_run_overfit_reports_success(capsys):

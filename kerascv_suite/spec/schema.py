@@ -36,7 +36,7 @@ from pydantic import (
 
 from kerascv_suite.registry import REGISTRIES, Component, did_you_mean
 
-INJECTED = frozenset({"input_shape", "num_classes", "class_names", "train_size", "seed", "run_dir"})
+INJECTED = frozenset({"input_shape", "num_classes", "class_names", "train_size", "seed", "run_dir", "pipeline"})
 
 # Where components sit in a spec: path pattern ("*" = every list item) → registry kind.
 COMPONENT_SLOTS: dict[tuple, str] = {

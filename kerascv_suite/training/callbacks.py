@@ -1,5 +1,10 @@
 """Callbacks a spec can add to `fit` (`train.callbacks`), and `LearningRateLogger`, one of the trainer's defaults.
 
+`early_stopping` and `reduce_lr_on_plateau` are Keras's own. The notes' training-practice checks
+are the library's, since Keras has none that looks inside the network or at the loss's start:
+`dead_relu` (`DeadReluMonitor`), `update_ratio` (`UpdateRatioMonitor`) and `divergence_stop`
+(`DivergenceStop`).
+
 Example (YAML)::
 
     train: {callbacks: [{name: early_stopping, patience: 5}]}
@@ -7,8 +12,11 @@ Example (YAML)::
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import keras
-from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
 from kerascv_suite.registry import CALLBACKS
 
@@ -55,3 +63,209 @@ class LearningRateLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and not getattr(self.model.optimizer, "line_search", False):  # L-BFGS has no rate
             logs["learning_rate"] = self._rate
+
+
+class DeadReluMonitor(keras.callbacks.Callback):
+    """Share of dead ReLU units per layer, at initialisation and after every epoch (chapter 7's warning).
+
+    A ReLU unit is dead when it outputs 0 for every input: its gradient is then 0 too, so it never
+    comes back. The notes warn that a poor initialisation, or a learning rate too high for the
+    first updates, can kill a large share of a network's units (some practitioners start ReLU
+    biases at 0.01 against it). `kcv activations` measures the share at initialisation only;
+    this callback follows it through training.
+
+    A unit is one output channel of a ReLU layer (`keras.layers.ReLU` or an `Activation("relu")`)
+    and is counted dead when it is 0 at every position of every one of `examples` fixed training
+    images (preprocessed, not augmented), read in inference mode. Each epoch adds `dead_relu`, the
+    share over all the network's ReLU units, to the logs (history.csv, the curves, TensorBoard);
+    dead_relu.csv in the run folder holds every layer's share per epoch (epoch 0 is
+    initialisation), rewritten atomically so a resumed run keeps one row per epoch and layer, and
+    dead_relu.png draws it when training ends.
+
+    Example (YAML)::
+
+        train: {callbacks: [{name: dead_relu, examples: 256}]}
+    """
+
+    def __init__(self, images, run_dir=None):
+        super().__init__()
+        self.images = images
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.rows: dict[tuple[int, str], float] = {}
+
+    @staticmethod
+    def relu_layers(model) -> list:
+        """The model's own ReLU layers (nested models are not searched)."""
+        return [layer for layer in model.layers
+                if (isinstance(layer, keras.layers.ReLU) and layer.negative_slope == 0 and layer.threshold == 0)
+                or (isinstance(layer, keras.layers.Activation) and layer.get_config()["activation"] == "relu")]
+
+    def dead_shares(self) -> dict[str, tuple[int, int]]:
+        """{layer name: (dead units, units)} on the fixed images."""
+        layers = self.relu_layers(self.model)
+        if not layers:
+            return {}
+        probe = keras.Model(self.model.input, [layer.output for layer in layers])
+        outputs = probe(self.images, training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        shares = {}
+        for layer, output in zip(layers, outputs):
+            output = keras.ops.convert_to_numpy(output)
+            alive = (output.reshape(-1, output.shape[-1]) > 0).any(axis=0)
+            shares[layer.name] = (int((~alive).sum()), int(alive.size))
+        return shares
+
+    def _record(self, epoch: int, logs=None) -> None:
+        shares = self.dead_shares()
+        for layer, (dead, units) in shares.items():
+            self.rows[(epoch, layer)] = dead / units
+        if logs is not None and shares:
+            logs["dead_relu"] = sum(d for d, _ in shares.values()) / sum(u for _, u in shares.values())
+        if self.run_dir is not None:
+            from kerascv_suite.core.runs import write_atomic
+
+            lines = ["epoch,layer,dead_share", *(f"{e},{layer},{share:.6f}" for (e, layer), share in sorted(self.rows.items()))]
+            write_atomic(self.run_dir / "dead_relu.csv", "\n".join(lines) + "\n")
+
+    def on_train_begin(self, logs=None):
+        if self.run_dir is not None and (self.run_dir / "dead_relu.csv").exists():  # a resumed run
+            for line in (self.run_dir / "dead_relu.csv").read_text().splitlines()[1:]:
+                epoch, layer, share = line.split(",")
+                self.rows[(int(epoch), layer)] = float(share)
+        if not any(epoch == 0 for epoch, _ in self.rows):
+            self._record(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._record(epoch + 1, logs)
+
+    def on_train_end(self, logs=None):
+        if self.run_dir is None or not self.rows:
+            return
+        from kerascv_suite.viz.plots import plot_dead_relu
+
+        plot_dead_relu(self.rows, self.run_dir / "dead_relu.png")
+
+
+@CALLBACKS.register("dead_relu")
+def dead_relu(pipeline, run_dir, examples: PositiveInt = 256):
+    """Track the share of dead ReLU units per layer every epoch (`DeadReluMonitor`) on `examples` training images."""
+    if pipeline.structured:
+        images = pipeline.feature_examples("train", examples)["images"]
+    else:
+        images, _ = pipeline.examples("train", limit=examples)
+    return DeadReluMonitor(images, run_dir)
+
+
+class DivergenceStop(keras.callbacks.Callback):
+    """Stop training once the loss exceeds `factor` times its value at the start (CS231n: "3× the original loss").
+
+    A loss that climbs that far has diverged (a learning rate too high, a bug) and will not come
+    back; stopping saves the run's remaining time, and the line printed says why it ended. The
+    reference is the first batch's loss; each batch compares Keras's running mean of the epoch's
+    losses, so one noisy batch does not stop a run. A non-finite loss stops too.
+
+    Example::
+
+        model.fit(x, y, epochs=30, callbacks=[DivergenceStop(factor=3)])
+    """
+
+    def __init__(self, factor: float = 3.0):
+        super().__init__()
+        self.factor = factor
+        self.start: float | None = None
+        self.stopped_at: tuple[int, int, float] | None = None  # (epoch, batch, loss)
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", float("nan")))
+        if self.start is None:
+            self.start = loss
+            return
+        if not loss < self.factor * self.start:  # also true for NaN and inf
+            self.stopped_at = (self._epoch, batch, loss)
+            self.model.stop_training = True
+            print(f"divergence_stop: loss {loss:.4g} at epoch {self._epoch + 1}, step {batch + 1} is above "
+                  f"{self.factor:g} × its start {self.start:.4g}; training stopped")
+
+
+@CALLBACKS.register("divergence_stop")
+def divergence_stop(factor: Annotated[float, Field(gt=1)] = 3.0):
+    """Stop when the loss exceeds `factor` × its first batch's loss (`DivergenceStop`)."""
+    return DivergenceStop(factor)
+
+
+class UpdateRatioMonitor(keras.callbacks.Callback):
+    """‖ΔW‖ / ‖W‖ of one optimizer step per weight matrix, each epoch (the notes' "about 1e-3" rule).
+
+    CS231n's advice for tuning the learning rate by eye: the size of an update relative to the
+    weights it changes should be around 1e-3; far below, the rate is too low, far above, too high.
+    On the first step of every epoch this snapshots each kernel (weights of rank ≥ 2), lets the
+    step run, and divides the norm of the change by the norm before it. Each epoch adds
+    `update_ratio` (the median over the kernels) to the logs; update_ratio.csv in the run folder
+    holds every kernel's ratio per epoch, rewritten atomically so a resumed run keeps one row per
+    epoch and kernel, and update_ratio.png draws them on a log scale beside the 1e-3 line.
+
+    Example (YAML)::
+
+        train: {callbacks: [update_ratio]}
+    """
+
+    def __init__(self, run_dir=None):
+        super().__init__()
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.rows: dict[tuple[int, str], float] = {}
+        self._before: list | None = None
+        self._epoch = 0
+
+    def _kernels(self) -> list:
+        return [v for v in self.model.trainable_weights if len(v.shape) >= 2]
+
+    def on_train_begin(self, logs=None):
+        if self.run_dir is not None and (self.run_dir / "update_ratio.csv").exists():  # a resumed run
+            for line in (self.run_dir / "update_ratio.csv").read_text().splitlines()[1:]:
+                epoch, weight, ratio = line.split(",")
+                self.rows[(int(epoch), weight)] = float(ratio)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 0:
+            self._before = [keras.ops.convert_to_numpy(v).astype("float64") for v in self._kernels()]
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch != 0 or self._before is None:
+            return
+        for variable, before in zip(self._kernels(), self._before):
+            after = keras.ops.convert_to_numpy(variable).astype("float64")
+            scale = float((before ** 2).sum() ** 0.5)
+            if scale > 0:
+                self.rows[(self._epoch, variable.path)] = float(((after - before) ** 2).sum() ** 0.5) / scale
+        self._before = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        ratios = sorted(ratio for (e, _), ratio in self.rows.items() if e == epoch + 1)
+        if logs is not None and ratios:
+            middle = len(ratios) // 2
+            logs["update_ratio"] = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+        if self.run_dir is not None:
+            from kerascv_suite.core.runs import write_atomic
+
+            lines = ["epoch,weight,update_ratio", *(f"{e},{w},{r:.6g}" for (e, w), r in sorted(self.rows.items()))]
+            write_atomic(self.run_dir / "update_ratio.csv", "\n".join(lines) + "\n")
+
+    def on_train_end(self, logs=None):
+        if self.run_dir is None or not self.rows:
+            return
+        from kerascv_suite.viz.plots import plot_update_ratios
+
+        plot_update_ratios(self.rows, self.run_dir / "update_ratio.png")
+
+
+@CALLBACKS.register("update_ratio")
+def update_ratio(run_dir):
+    """Log ‖ΔW‖/‖W‖ of each kernel's first step every epoch (`UpdateRatioMonitor`)."""
+    return UpdateRatioMonitor(run_dir)

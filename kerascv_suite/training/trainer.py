@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import tensorflow as tf
@@ -103,7 +104,7 @@ def _refuse_layers_without_xla(model: keras.Model) -> None:
                         f"use jit_compile: auto (trains without XLA) or false, or another layer")
 
 
-def _callbacks(run_dir: Path, spec, model, task) -> list:
+def _callbacks(run_dir: Path, spec, model, task, pipeline) -> list:
     return [
         LearningRateLogger(),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
@@ -114,7 +115,7 @@ def _callbacks(run_dir: Path, spec, model, task) -> list:
         ),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
         keras.callbacks.TerminateOnNaN(),
-        *[build_component(c, run_dir=run_dir) for c in spec.train.callbacks],
+        *[build_component(c, run_dir=run_dir, pipeline=pipeline) for c in spec.train.callbacks],
         *(model.fit_callbacks() if hasattr(model, "fit_callbacks") else []),
         *(task.callbacks(model, run_dir) if hasattr(task, "callbacks") else []),
     ]
@@ -164,7 +165,7 @@ def train(spec, runs_dir="runs", run_dir=None, smoke=False, force=False, new=Fal
             validation_data=pipeline.dataset("val") if pipeline.info.split_sizes["val"] else None,
             epochs=1 if smoke else spec.train.epochs,
             steps_per_epoch=spec.train.steps_per_epoch,
-            callbacks=[*_callbacks(out_dir, spec, model, task), traces],
+            callbacks=[*_callbacks(out_dir, spec, model, task, pipeline), traces],
             shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a tf.data.Dataset
             verbose=_verbose(),
         )
@@ -276,20 +277,37 @@ def switch_off_regularisation(model: keras.Model) -> list[str]:
     return off
 
 
-def check_init(spec) -> tuple[float, float | None, str, list[str]]:
+class InitialLoss(NamedTuple):
+    """What `check_init` measured (see there)."""
+
+    measured: float                    # with regularisation off
+    expected: float | None             # the value small weights give, if the loss has one
+    formula: str                       # how `expected` follows from the task ("log(10)"), or why there is none
+    off: list[str]                     # what `switch_off_regularisation` turned off
+    with_penalties: float | None       # with the spec's L1/L2 penalties on; None without any
+
+
+def check_init(spec) -> InitialLoss:
     """Loss of the untrained model on training batches with regularisation off, and the loss expected from small weights.
 
     For softmax cross-entropy the expected value is log(C): with near-zero scores every class
     gets probability 1/C; an L1/L2 penalty would add to it, so it is switched off
-    (`switch_off_regularisation`). Returns (measured, expected, formula, what was switched off).
+    (`switch_off_regularisation`). The notes' second sanity check comes with it: the same
+    batches with the penalties on must give a *higher* loss (`with_penalties`), or the
+    regularisation is not reaching the loss.
     """
     keras.utils.set_random_seed(spec.train.seed)
     pipeline = DataPipeline(spec)
     model, _ = compile_model(spec, pipeline.info)
+    batches = pipeline.dataset("train", training=False).take(8)
+    penalised = bool(model.losses)
+    with_penalties = model.evaluate(batches, return_dict=True, verbose=0)["loss"] if penalised else None
     off = switch_off_regularisation(model)
-    measured = model.evaluate(pipeline.dataset("train", training=False).take(8), return_dict=True, verbose=0)["loss"]
+    model.test_function = None  # the traced evaluation holds the penalties: trace it again without them
+    measured = model.evaluate(batches, return_dict=True, verbose=0)["loss"]
     expected = expected_initial_loss(model.loss, pipeline.info.num_classes)
-    return float(measured), *(expected or (None, "no reference value for this loss")), off
+    return InitialLoss(float(measured), *(expected or (None, "no reference value for this loss")), off,
+                       None if with_penalties is None else float(with_penalties))
 
 
 class _StopAtPerfect(keras.callbacks.Callback):

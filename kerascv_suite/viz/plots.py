@@ -63,6 +63,42 @@ def plot_curves(history: dict[str, list[float]], path: str | Path, title: str = 
     plt.close(fig)
 
 
+def plot_dead_relu(rows: dict[tuple[int, str], float], path: str | Path, title: str = "dead ReLU units") -> None:
+    """Each ReLU layer's share of dead units against the epoch (0: initialisation), from `DeadReluMonitor`'s rows."""
+    layers = list(dict.fromkeys(layer for _, layer in sorted(rows, key=lambda key: key[0])))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    colours = plt.cm.viridis(np.linspace(0, 0.9, max(len(layers), 1)))
+    for colour, layer in zip(colours, layers):
+        epochs = sorted(epoch for epoch, name in rows if name == layer)
+        ax.plot(epochs, [100 * rows[(epoch, layer)] for epoch in epochs], marker="o", ms=3, color=colour, label=layer)
+    ax.set(xlabel="epoch (0 = initialisation)", ylabel="dead units (%)", title=title)
+    ax.grid(alpha=0.3)
+    if len(layers) <= 12:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_update_ratios(rows: dict[tuple[int, str], float], path: str | Path, title: str = "update / weight ratio") -> None:
+    """Each kernel's ‖ΔW‖/‖W‖ against the epoch on a log scale, with the notes' 1e-3 line (`UpdateRatioMonitor`'s rows)."""
+    weights = list(dict.fromkeys(weight for _, weight in sorted(rows, key=lambda key: key[0])))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    colours = plt.cm.viridis(np.linspace(0, 0.9, max(len(weights), 1)))
+    for colour, weight in zip(colours, weights):
+        epochs = sorted(epoch for epoch, name in rows if name == weight)
+        ax.plot(epochs, [rows[(epoch, weight)] for epoch in epochs], marker="o", ms=3, color=colour, label=weight)
+    ax.axhline(1e-3, color="black", ls="--", lw=1, label="1e-3")
+    ax.set_yscale("log")
+    ax.set(xlabel="epoch", ylabel="‖ΔW‖ / ‖W‖ (first step)", title=title)
+    ax.grid(alpha=0.3)
+    if len(weights) <= 12:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: str | Path, title: str = "") -> None:
     """Counts of true (rows) against predicted (columns) classes."""
     from sklearn.metrics import ConfusionMatrixDisplay

@@ -5,8 +5,17 @@ import csv
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from kerascv_suite.training.callbacks import LearningRateLogger, early_stopping, monitor_mode, reduce_lr_on_plateau
+from kerascv_suite.training.callbacks import (
+    DeadReluMonitor,
+    DivergenceStop,
+    LearningRateLogger,
+    UpdateRatioMonitor,
+    early_stopping,
+    monitor_mode,
+    reduce_lr_on_plateau,
+)
 from kerascv_suite.training.schedules import step_decay
 from kerascv_suite.viz import plots
 
@@ -99,3 +108,85 @@ def test_a_run_checkpoints_and_stops_early_on_validation_accuracy(tmp_path):
                      overrides=["train.monitor=val_accuracy", "train.callbacks=[{name: early_stopping, monitor: val_accuracy}]"])
     result = train(spec, runs_dir=tmp_path, smoke=True)
     assert (result.run_dir / "best.weights.h5").stat().st_size > 0
+
+
+def _relu_net(dead_units=(1, 4)):
+    """Dense(6) → ReLU → Dense(3) with a bias of −100 on `dead_units`: they output 0 for any input in [0, 1]."""
+    inputs = keras.Input((5,))
+    hidden = keras.layers.Dense(6, name="hidden")(inputs)
+    x = keras.layers.Activation("relu", name="hidden_act")(hidden)
+    x = keras.layers.ReLU(name="relu2")(keras.layers.Dense(4, name="dense2")(x))
+    model = keras.Model(inputs, keras.layers.Dense(3, name="logits")(x))
+    kernel, bias = model.get_layer("hidden").get_weights()
+    bias[list(dead_units)] = -100.0
+    model.get_layer("hidden").set_weights([np.abs(kernel), bias])   # the others: positive weights, alive on [0, 1]
+    dense2 = model.get_layer("dense2")
+    dense2.set_weights([np.abs(dense2.get_weights()[0]), np.array([0.0, 0.0, 0.0, -100.0])])
+    return model
+
+
+def test_dead_relu_counts_the_units_that_are_zero_on_every_image_and_keeps_one_row_per_epoch(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(32, 5)).astype("float32"), rng.integers(0, 3, 32)
+    model = _relu_net()
+    assert [layer.name for layer in DeadReluMonitor.relu_layers(model)] == ["hidden_act", "relu2"]
+    model.compile(keras.optimizers.SGD(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    monitor = DeadReluMonitor(x, tmp_path)
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[monitor])
+    assert history.history["dead_relu"] == [pytest.approx(3 / 10)] * 2   # 2 of 6 and 1 of 4 units
+    with open(tmp_path / "dead_relu.csv") as handle:
+        rows = [(int(r["epoch"]), r["layer"], float(r["dead_share"])) for r in csv.DictReader(handle)]
+    assert rows == [(e, layer, pytest.approx(share)) for e in (0, 1, 2) for layer, share in (("hidden_act", 2 / 6), ("relu2", 1 / 4))]
+    assert (tmp_path / "dead_relu.png").stat().st_size > 5_000
+    # a resumed run (a new monitor on the same folder) rewrites epochs it trains again, never duplicates them
+    model.fit(x, y, epochs=2, initial_epoch=1, batch_size=8, verbose=0, callbacks=[DeadReluMonitor(x, tmp_path)])
+    assert len((tmp_path / "dead_relu.csv").read_text().splitlines()) == 1 + 3 * 2
+
+
+def test_dead_relu_is_a_spec_callback_given_the_training_images():
+    from kerascv_suite.spec import validate_spec
+
+    spec = validate_spec({"name": "t", "model": "lenet5", "train": {"callbacks": [{"name": "dead_relu", "examples": 64}]}})
+    assert spec.train.callbacks[0].examples == 64
+    with pytest.raises(Exception, match="examples"):
+        validate_spec({"name": "t", "model": "lenet5", "train": {"callbacks": [{"name": "dead_relu", "examples": 0}]}})
+
+
+def _regression(rate):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x @ np.array([1.0, -2.0, 0.5, 3.0])).astype("float32")[:, None]
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(rate), "mse")
+    return model, x, y
+
+
+def test_divergence_stop_ends_a_diverging_run_and_leaves_a_converging_one():
+    model, x, y = _regression(rate=0.5)   # far above 2/curvature: the loss explodes within a few steps
+    stop = DivergenceStop(factor=3)
+    history = model.fit(x, y, epochs=20, batch_size=8, verbose=0, callbacks=[stop])
+    epoch, batch, loss = stop.stopped_at
+    assert len(history.history["loss"]) == epoch + 1 < 20 and not loss < 3 * stop.start
+    model, x, y = _regression(rate=0.01)
+    stop = DivergenceStop(factor=3)
+    assert len(model.fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[stop]).history["loss"]) == 5
+    assert stop.stopped_at is None
+
+
+def test_update_ratio_is_the_first_steps_change_over_the_weights(tmp_path):
+    model, x, y = _regression(rate=0.01)
+    kernel = model.layers[0].kernel
+    before = np.asarray(kernel).astype("float64")
+    # the first step of plain SGD changes the kernel by −α·g; compute g for the first batch with the same weights
+    with tf.GradientTape() as tape:
+        loss = keras.losses.mean_squared_error(y[:8], model(x[:8]))
+        loss = tf.reduce_mean(loss)
+    gradient = tape.gradient(loss, kernel).numpy().astype("float64")
+    monitor = UpdateRatioMonitor(tmp_path)
+    history = model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0, callbacks=[monitor])
+    expected = np.linalg.norm(0.01 * gradient) / np.linalg.norm(before)
+    assert monitor.rows[(1, kernel.path)] == pytest.approx(expected, rel=1e-3)
+    assert len(history.history["update_ratio"]) == 2 and set(monitor.rows) == {(e, v.path) for e in (1, 2) for v in
+                                                                                 (model.layers[0].kernel, model.layers[1].kernel)}
+    assert len((tmp_path / "update_ratio.csv").read_text().splitlines()) == 1 + 4
+    assert (tmp_path / "update_ratio.png").stat().st_size > 5_000

@@ -71,16 +71,26 @@ def test_resuming_with_a_changed_spec_is_refused_with_the_diff_unless_forced(tmp
 
 
 def test_check_init_gives_log_c_for_softmax():
-    measured, expected, formula, off = check_init(load_spec(CLASSIFICATION / "softmax.yaml"))
+    measured, expected, formula, off, with_penalties = check_init(load_spec(CLASSIFICATION / "softmax.yaml"))
     assert formula == "log(10)" and expected == pytest.approx(math.log(10))
     assert abs(measured - expected) < 0.25 * expected
     assert off == ["L1/L2 penalty on 1 weight"]
+    assert with_penalties > measured   # λ = 1e-4 adds a little: the regularisation sanity check
 
 
-def test_check_init_measures_the_loss_without_the_l2_penalty():
+def test_check_init_measures_the_loss_without_the_l2_penalty_and_with_it():
     # A strong penalty on the initial weights adds far more than 25% of log(10) to the loss: the check must leave it out.
-    measured, expected, _, off = check_init(load_spec(CLASSIFICATION / "softmax.yaml", overrides=["model.l2=100"]))
-    assert off == ["L1/L2 penalty on 1 weight"] and abs(measured - expected) < 0.25 * expected
+    weak = check_init(load_spec(CLASSIFICATION / "softmax.yaml"))
+    strong = check_init(load_spec(CLASSIFICATION / "softmax.yaml", overrides=["model.l2=100"]))
+    assert strong.off == ["L1/L2 penalty on 1 weight"] and abs(strong.measured - strong.expected) < 0.25 * strong.expected
+    assert strong.measured == pytest.approx(weak.measured, rel=1e-5)   # the same untrained model without its penalty
+    # with it, the loss grows with λ: 100 · ΣW² of the same initial weights, 10⁶ times weak's 1e-4 · ΣW²
+    penalty_weak, penalty_strong = weak.with_penalties - weak.measured, strong.with_penalties - strong.measured
+    assert penalty_weak > 0 and penalty_strong == pytest.approx(1e6 * penalty_weak, rel=1e-3)
+
+
+def test_check_init_of_a_model_without_penalties_has_nothing_to_compare():
+    assert check_init(load_spec(CLASSIFICATION / "lenet5.yaml")).with_penalties is None
 
 
 def test_switching_off_regularisation_removes_penalties_dropout_and_weight_decay():
