@@ -34,7 +34,7 @@ def pretrained_runs(name: str) -> Path:
 
 def load_runnable(path: Path):
     spec = load_spec(path)
-    if spec.model.name == "transfer":
+    if getattr(spec.model, "source", None):  # transfer, knn on features: a pre-trained run to read
         spec = load_spec(path, overrides=[f"model.source={pretrained_runs(Path(spec.model.source).name)}"])
     return spec
 

@@ -7,6 +7,13 @@ TensorFlow, takes the k nearest (ties: the earlier memory entry wins), and lets 
 (ties: the smaller class id wins, as scikit-learn does). With `k_candidates`, k is chosen by
 cross-validation on the training split once fitting ends.
 
+Distances are computed on the pixels by default, or on the features a trained network computes
+(`source` and `features`, as in transfer learning): L2 between raw pixels says more about
+background, brightness and position than about what the image shows (CS231n's shifted, tinted
+and occluded copies at one distance, `kerascv_suite.viz.pixel_space`), while a trained network's
+later layers map images of one class close together. The feature extractor is frozen; `fit`
+memorises its flattened outputs.
+
 Written here rather than taken from scikit-learn because the model must be a Keras model:
 trained by `fit`, evaluated by `evaluate`, saved in the run folder and exported like the others.
 Outputs are log vote shares (so softmax gives the vote shares back and cross-entropy is a
@@ -15,13 +22,14 @@ meaningful test loss).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 import keras
 import numpy as np
 from keras import ops
 from pydantic import PositiveInt
 
+from kerascv_suite.models.transfer import pretrained_features
 from kerascv_suite.registry import MODELS
 
 _SMOOTHING = 1e-3
@@ -51,6 +59,10 @@ class KNearestNeighbors(keras.Model):
         distance: "l1" (Manhattan) or "l2" (Euclidean).
         k_candidates: values of k to cross-validate on the training split after fitting.
         folds: cross-validation folds.
+        feature_extractor: a model from images to the features distances are computed on
+            (frozen here; its outputs are flattened); None for the pixels.
+
+    Inputs are images [B, ...]; outputs are log vote shares [B, num_classes].
 
     Example::
 
@@ -59,7 +71,7 @@ class KNearestNeighbors(keras.Model):
         model.fit(train_ds, epochs=1)     # memorise; then k is chosen by 5-fold CV
     """
 
-    def __init__(self, num_classes, train_size, k=1, distance="l2", k_candidates=(), folds=5, **kwargs):
+    def __init__(self, num_classes, train_size, k=1, distance="l2", k_candidates=(), folds=5, feature_extractor=None, **kwargs):
         kwargs.setdefault("dtype", "float32")  # exact distances, whatever the global (mixed) policy
         super().__init__(**kwargs)
         self.num_classes = int(num_classes)
@@ -73,17 +85,25 @@ class KNearestNeighbors(keras.Model):
         self.position = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False, name="position")
         self.memory_labels = self.add_weight(shape=(self.train_size,), dtype="int32", initializer="zeros", trainable=False, name="memory_labels")
         self.selection: dict[int, float] = {}
+        self.feature_extractor = feature_extractor
+        if feature_extractor is not None:
+            feature_extractor.trainable = False
 
     def build(self, input_shape):
+        if self.feature_extractor is not None:
+            input_shape = self.feature_extractor.compute_output_shape(input_shape)
         features = int(np.prod(input_shape[1:]))
         self.memory = self.add_weight(shape=(self.train_size, features), initializer="zeros", trainable=False, name="memory")
         self.built = True
 
-    def _flat(self, images):
+    def embed(self, images):
+        """The float32 rows [B, D] distances are computed on: the flattened pixels or extracted features."""
+        if self.feature_extractor is not None:
+            images = self.feature_extractor(images, training=False)
         return ops.reshape(ops.cast(images, "float32"), (ops.shape(images)[0], -1))
 
     def call(self, images):
-        queries = self._flat(images)
+        queries = self.embed(images)
         d = pairwise_distances(queries, self.memory, self.distance)
         d = ops.where(ops.arange(self.train_size)[None, :] < self.filled, d, np.inf)
         _, nearest = ops.top_k(-d, self.max_k)
@@ -106,7 +126,7 @@ class KNearestNeighbors(keras.Model):
                 metric.update_state(loss)
             else:
                 metric.update_state(labels, predictions)
-        rows = self._flat(images)
+        rows = self.embed(images)
         start = ops.add(self.position.value, 0)  # a tensor, not the variable (tf.stack refuses Keras variables)
         self.memory.assign(ops.slice_update(self.memory.value, ops.stack([start, ops.zeros_like(start)]), rows))
         self.memory_labels.assign(ops.slice_update(self.memory_labels.value, ops.reshape(start, (1,)), ops.cast(labels, "int32")))
@@ -149,9 +169,13 @@ class KNearestNeighbors(keras.Model):
 
     def report(self) -> dict:
         """What the run's metrics.json records about this model."""
-        return {"k": int(self.k.numpy()), "distance": self.distance, "cross_validation_accuracy": {str(k): a for k, a in self.selection.items()}}
+        report = {"k": int(self.k.numpy()), "distance": self.distance, "cross_validation_accuracy": {str(k): a for k, a in self.selection.items()}}
+        if self.feature_extractor is not None:
+            report["features"] = self.feature_extractor.layers[-1].name
+        return report
 
     def get_config(self):
+        extractor = self.feature_extractor
         return {
             **super().get_config(),
             "num_classes": self.num_classes,
@@ -160,7 +184,30 @@ class KNearestNeighbors(keras.Model):
             "distance": self.distance,
             "k_candidates": self.k_candidates,
             "folds": self.folds,
+            "feature_extractor": None if extractor is None else keras.saving.serialize_keras_object(extractor),
         }
+
+    @classmethod
+    def from_config(cls, config):
+        extractor = config.get("feature_extractor")
+        if extractor is not None:
+            config = {**config, "feature_extractor": keras.saving.deserialize_keras_object(extractor)}
+        return cls(**config)
+
+
+def feature_extractor(input_shape: tuple, source: str, features: Optional[str] = None) -> keras.Model:
+    """A frozen model from images to the output of layer `features` of the trained model `source`.
+
+    `source` is read, checked and defaulted as transfer learning reads it (`pretrained_features`):
+    a `.keras` file, a run folder or runs/<name> (its newest finished run); `features` defaults to
+    the input of the source's classifier.
+
+    Example::
+
+        extractor = feature_extractor((32, 32, 1), "runs/lenet5_digits", "f6_act")   # images → 84 values
+    """
+    pretrained, layer = pretrained_features(input_shape, source, features)
+    return keras.Model(pretrained.inputs[0], pretrained.get_layer(layer).output, name=f"{pretrained.name}_features")
 
 
 @MODELS.register("knn")
@@ -172,11 +219,29 @@ def knn(
     distance: Literal["l1", "l2"] = "l2",
     k_candidates: list[PositiveInt] = [],
     folds: PositiveInt = 5,
+    source: Optional[str] = None,
+    features: Optional[str] = None,
 ) -> keras.Model:
-    """k-nearest neighbours (L1 or L2), k fixed or chosen by cross-validation on the training split.
+    """k-nearest neighbours (L1 or L2) on pixels or learned features, k fixed or chosen by cross-validation.
 
     Train it for one epoch with ``data.drop_remainder: false`` so every training example is memorised.
+
+    Args:
+        k, distance, k_candidates, folds: as `KNearestNeighbors`.
+        source: a trained model whose features the distances are computed on: a `.keras` file, a
+            run folder, or runs/<name> (the newest finished run of that name); None for the pixels.
+        features: the layer of `source` whose (flattened) output is the feature space; default: the
+            input of its classifier (LeNet-5's `f6_act`, 84 values).
+
+    Example (YAML), after ``kcv run pipelines/classification/lenet5.yaml``::
+
+        model: {name: knn, k: 5, source: runs/lenet5_digits, features: f6_act}
     """
-    model = KNearestNeighbors(num_classes, train_size, k=k, distance=distance, k_candidates=k_candidates, folds=folds, name="knn")
+    if source is None and features is not None:
+        raise ValueError(f"features: '{features}' names a layer of a trained model; give its source too "
+                         f"(a .keras file, a run folder, or a runs/<name> folder)")
+    extractor = None if source is None else feature_extractor(input_shape, source, features)
+    model = KNearestNeighbors(num_classes, train_size, k=k, distance=distance, k_candidates=k_candidates, folds=folds,
+                              feature_extractor=extractor, name="knn")
     model.build((None,) + tuple(input_shape))
     return model

@@ -75,6 +75,37 @@ def in_current_policy(model: keras.Model) -> keras.Model:
     return copy
 
 
+def pretrained_features(input_shape: tuple, source: str, features: str | None = None) -> tuple[keras.Model, str]:
+    """The trained model `source` (an autoencoder's encoder) and the name of its layer `features`, checked.
+
+    What `transfer` puts a new head on and `knn` measures distances in. `source` is a `.keras`
+    file, a run folder, or runs/<name> (the newest finished run of that name); `features`
+    defaults to the input of the model's classifier (`classifier_features`), or an encoder's code.
+    Raises ValueError (one line) when the input shapes differ or the layer does not exist.
+
+    Example::
+
+        model, layer = pretrained_features((32, 32, 1), "runs/lenet5_digits")     # (…, "f6_act")
+    """
+    loaded = keras.saving.load_model(resolve_source(source), compile=False)
+    encoder = getattr(loaded, "encoder", None)  # an autoencoder's (or VAE's) backbone is its encoder
+    pretrained = in_current_policy(encoder if isinstance(encoder, keras.Model) else loaded)
+    expected = tuple(pretrained.inputs[0].shape[1:])
+    if expected != tuple(input_shape):
+        raise ValueError(f"source model takes inputs of shape {list(expected)}, the data gives {list(input_shape)}")
+    names = [layer.name for layer in pretrained.layers]
+    if features is not None and features not in names:
+        raise ValueError(f"features: no layer '{features}' in the source model; its layers: {', '.join(names)}")
+    if features is None and pretrained is not loaded:
+        features = names[-1]  # an encoder's output: the code
+    elif features is None:
+        try:
+            features = next(layer.name for layer in pretrained.layers if layer.output is classifier_features(pretrained))
+        except ValueError as error:
+            raise ValueError(f"features: {error} ({', '.join(names)})") from None
+    return pretrained, features
+
+
 @MODELS.register("transfer")
 def transfer(
     input_shape: tuple,
@@ -102,23 +133,10 @@ def transfer(
 
         model = transfer((32, 32, 1), 5, source="runs/transfer_pretrain_digits", features="f6_act", freeze_until="c3")
     """
-    loaded = keras.saving.load_model(resolve_source(source), compile=False)
-    encoder = getattr(loaded, "encoder", None)  # an autoencoder's (or VAE's) backbone is its encoder
-    pretrained = in_current_policy(encoder if isinstance(encoder, keras.Model) else loaded)
-    expected = tuple(pretrained.inputs[0].shape[1:])
-    if expected != tuple(input_shape):
-        raise ValueError(f"source model takes inputs of shape {list(expected)}, the data gives {list(input_shape)}")
+    pretrained, features = pretrained_features(input_shape, source, features)
     names = [layer.name for layer in pretrained.layers]
-    for key, name in (("features", features), ("freeze_until", freeze_until)):
-        if name is not None and name not in names and not (key == "freeze_until" and name == "all"):
-            raise ValueError(f"{key}: no layer '{name}' in the source model; its layers: {', '.join(names)}")
-    if features is None and pretrained is not loaded:
-        features = names[-1]  # an encoder's output: the code
-    elif features is None:
-        try:
-            features = next(layer.name for layer in pretrained.layers if layer.output is classifier_features(pretrained))
-        except ValueError as error:
-            raise ValueError(f"features: {error} ({', '.join(names)})") from None
+    if freeze_until is not None and freeze_until != "all" and freeze_until not in names:
+        raise ValueError(f"freeze_until: no layer '{freeze_until}' in the source model; its layers: {', '.join(names)}")
     feature_output = pretrained.get_layer(features).output
     backbone = names[: names.index(features) + 1]
     frozen = set() if freeze_until is None else set(backbone if freeze_until == "all" else names[: names.index(freeze_until) + 1])

@@ -107,6 +107,8 @@ def _refuse_layers_without_xla(model: keras.Model) -> None:
 def _callbacks(run_dir: Path, spec, model, task, pipeline) -> list:
     return [
         LearningRateLogger(),
+        # before the loggers: a spec callback may add to the epoch's logs (dead_relu, update_ratio)
+        *[build_component(c, run_dir=run_dir, pipeline=pipeline) for c in spec.train.callbacks],
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
         keras.callbacks.ModelCheckpoint(
@@ -115,7 +117,6 @@ def _callbacks(run_dir: Path, spec, model, task, pipeline) -> list:
         ),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
         keras.callbacks.TerminateOnNaN(),
-        *[build_component(c, run_dir=run_dir, pipeline=pipeline) for c in spec.train.callbacks],
         *(model.fit_callbacks() if hasattr(model, "fit_callbacks") else []),
         *(task.callbacks(model, run_dir) if hasattr(task, "callbacks") else []),
     ]
