@@ -68,6 +68,37 @@ def split_indices(labels: np.ndarray, fractions: dict[str, float], seed: int) ->
     return {name: rng.permutation(np.concatenate(chunks)).astype(np.int64) for name, chunks in parts.items()}
 
 
+def fold_indices(indices: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Seeded, stratified k-fold cross-validation of one split: (training part, held-out fold) for each fold.
+
+    The folds are scikit-learn's ``StratifiedKFold(folds, shuffle=True, random_state=seed)``
+    over the labels of `indices`: a partition of `indices` in which every class is spread over
+    the folds as evenly as it can be (its counts differ by at most one). The training part of
+    each fold is the other k − 1 folds, in the order of `indices`. The same indices, labels,
+    folds and seed give the same folds, so every trial of a search validates on the same data.
+    This is the syllabus's cross-validation: with little data, k estimates of the validation
+    score, each on data the model did not train on, average out the luck of one split.
+
+    A class with fewer than `folds` examples would leave some fold without it, which is a
+    `DataError`.
+
+    Example::
+
+        parts = fold_indices(indices["train"], labels, folds=5, seed=0)
+        train_part, held_out = parts[0]       # train on 4/5 of the training split, validate on 1/5
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    values, counts = np.unique(labels[indices], return_counts=True)
+    if counts.min() < folds:
+        raise DataError(
+            f"search.folds: {folds} folds need at least {folds} training examples of each class, and class "
+            f"{values[counts.argmin()]} has {counts.min()}; lower search.folds or raise data.splits.train"
+        )
+    split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(indices)), labels[indices])
+    return [(indices[rest], indices[held_out]) for rest, held_out in split]
+
+
 def first_per_class(indices: np.ndarray, labels: np.ndarray, per_class: int) -> np.ndarray:
     """The first `per_class` of `indices` of each class, in their order (the split's seeded shuffle)."""
     seen: dict[int, int] = {}
@@ -88,9 +119,15 @@ class DataPipeline:
         smoke: only a few batches of each split.
         feature_keys: features of a structured source to carry besides the ones the task consumes
             (`kcv data` draws them all).
+        fold: ``(index, folds)`` for k-fold cross-validation (`fold_indices`, seeded with
+            ``data.seed``): the training split (after ``train_examples_per_class``) is cut into
+            `folds` stratified folds; "train" becomes all but fold `index` and "val" becomes fold
+            `index` (the val split is set aside); "test" stays. Smoke mode then keeps a few
+            batches of each. Ops that adapt (normalize) see only the fold's training part, so
+            the held-out fold leaks into nothing.
     """
 
-    def __init__(self, spec, smoke: bool = False, feature_keys=()):
+    def __init__(self, spec, smoke: bool = False, feature_keys=(), fold: tuple[int, int] | None = None):
         self.spec = spec
         self.data = spec.data
         self.smoke = smoke
@@ -106,6 +143,9 @@ class DataPipeline:
         self.indices = split_indices(self.source.labels, self.data.splits.model_dump(), self.data.seed)
         if self.data.train_examples_per_class:
             self.indices["train"] = first_per_class(self.indices["train"], self.source.labels, self.data.train_examples_per_class)
+        if fold is not None:
+            index, folds = fold
+            self.indices["train"], self.indices["val"] = fold_indices(self.indices["train"], self.source.labels, folds, self.data.seed)[index]
         if smoke:
             per_split = SMOKE_BATCHES * self.data.batch_size
             self.indices = {k: v[:per_split] for k, v in self.indices.items()}

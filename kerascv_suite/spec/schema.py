@@ -263,7 +263,8 @@ class SearchSpec(Section):
     """A hyperparameter search over this spec's values (`kcv tune`), run by keras-tuner.
 
     Each trial trains the spec with its parameters set at their dotted paths, as ``--set``
-    would, and is scored by the best epoch's value of `objective`.
+    would, and is scored by the best epoch's value of `objective` — with `folds`, by the mean
+    of that value over the k folds (k trainings per trial).
     """
 
     parameters: dict[Annotated[str, AfterValidator(_check_search_path)], SearchParameter] = Field(
@@ -284,6 +285,12 @@ class SearchSpec(Section):
     max_epochs: Optional[PositiveInt] = Field(None, description="hyperband: the most epochs one model trains (default train.epochs)")
     factor: int = Field(3, ge=2, description="hyperband: each round keeps the best 1/factor of the models and trains them factor× longer")
     seed: NonNegativeInt = Field(0, description="seed of the strategy's sampling (each trial trains with train.seed)")
+    folds: Optional[int] = Field(
+        None, ge=2, exclude_if=_is_none,
+        description="k-fold cross-validation for small data: each trial trains k times, validating on one of k seeded, "
+                    "stratified folds of the training split (the same for every trial) and training on the others, and "
+                    "scores the mean of the k objectives; the val split is set aside and the test split untouched",
+    )
 
     # `strategy` follows `parameters` so that this check can see them and report on the one key.
     @field_validator("strategy")

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from kerascv_suite.data import DataPipeline, split_indices
-from kerascv_suite.data.pipeline import SMOKE_BATCHES, first_per_class
+from kerascv_suite.data.pipeline import SMOKE_BATCHES, first_per_class, fold_indices
 from kerascv_suite.spec import validate_spec
 from kerascv_suite.spec.errors import DataError, UserError
 from kerascv_suite.training.trainer import compile_model
@@ -500,3 +500,72 @@ def test_classic_pipelines_give_feature_examples_as_images_and_labels(npz_pipeli
     images, labels = pipeline.examples("test")
     assert set(examples) == {"images", "labels"}
     np.testing.assert_array_equal(examples["images"], images)
+
+
+# ---------------------------------------------------------------- k-fold cross-validation of the training split
+
+
+@pytest.fixture
+def fold_labels():
+    labels = np.concatenate([np.full(n, c) for c, n in enumerate([40, 23, 17, 31, 12])])
+    return np.random.default_rng(11).permutation(labels)
+
+
+@pytest.mark.parametrize("folds, seed", [(5, 0), (3, 7)])
+def test_fold_indices_are_scikit_learns_stratified_kfold_of_the_training_split(fold_labels, folds, seed):
+    from sklearn.model_selection import StratifiedKFold
+
+    parts = split_indices(fold_labels, FRACTIONS, seed)
+    train = parts["train"]
+    got = fold_indices(train, fold_labels, folds, seed)
+    reference = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(train, fold_labels[train])
+    assert len(got) == folds
+    for (rest, held_out), (ref_rest, ref_held_out) in zip(got, reference, strict=True):
+        np.testing.assert_array_equal(rest, train[ref_rest])
+        np.testing.assert_array_equal(held_out, train[ref_held_out])
+        assert rest.dtype == np.int64
+    # and, on their own terms: the held-out folds partition the training split, ...
+    held = [held_out for _, held_out in got]
+    np.testing.assert_array_equal(np.sort(np.concatenate(held)), np.sort(train))
+    for rest, held_out in got:  # ... each trains on exactly the others, in the split's order, ...
+        np.testing.assert_array_equal(rest, train[~np.isin(train, held_out)])
+        assert not set(held_out) & set(parts["val"]) and not set(held_out) & set(parts["test"])
+    for label in np.unique(fold_labels):  # ... and every class is spread evenly over them
+        counts = [np.sum(fold_labels[h] == label) for h in held]
+        assert max(counts) - min(counts) <= 1, (label, counts)
+    again = fold_indices(train, fold_labels, folds, seed)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(got, again))
+    other = fold_indices(train, fold_labels, folds, seed + 1)
+    assert any(not np.array_equal(a[1], b[1]) for a, b in zip(got, other))
+
+
+def test_a_class_with_fewer_examples_than_folds_is_one_clear_line(fold_labels):
+    train = split_indices(fold_labels, FRACTIONS, 0)["train"]  # class 4 keeps 7 of its 12
+    with pytest.raises(DataError) as error:
+        fold_indices(train, fold_labels, 8, 0)
+    assert str(error.value) == ("search.folds: 8 folds need at least 8 training examples of each class, and class 4 has 7; "
+                                "lower search.folds or raise data.splits.train")
+
+
+def test_a_fold_pipeline_trains_on_the_other_folds_validates_on_its_own_and_keeps_test(npz_pipeline, fold_labels):
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (len(fold_labels), 4, 4, 1)).astype(np.uint8)
+    whole = npz_pipeline(images, fold_labels, batch_size=8, splits=FRACTIONS, seed=3, preprocess=[{"name": "normalize"}])
+    rest, held_out = fold_indices(whole.indices["train"], fold_labels, 4, 3)[1]
+    fold = DataPipeline(whole.spec, fold=(1, 4))
+    np.testing.assert_array_equal(fold.indices["train"], rest)
+    np.testing.assert_array_equal(fold.indices["val"], held_out)
+    np.testing.assert_array_equal(fold.indices["test"], whole.indices["test"])  # the test split is left alone
+    assert fold.info.split_sizes == {"train": len(rest), "val": len(held_out), "test": len(whole.indices["test"])}
+    # normalize adapts on the fold's training part alone: the held-out fold leaks into nothing
+    train = images[rest].astype(np.float32)
+    mean, std = train.mean(), train.std()
+    assert abs(images[whole.indices["train"]].astype(np.float32).mean() - mean) > 1e-3  # the test can tell them apart
+    x, y = fold.examples("train")
+    np.testing.assert_allclose([x.mean(), x.std()], [0, 1], atol=1e-3)
+    x, y = fold.examples("val")
+    np.testing.assert_allclose(x, (images[held_out].astype(np.float32) - mean) / std, atol=1e-4)
+    np.testing.assert_array_equal(y, fold_labels[held_out])
+    smoke = DataPipeline(whole.spec, smoke=True, fold=(1, 4))  # folds of the whole training split, then a few batches
+    for split, kept in (("train", rest), ("val", held_out)):
+        np.testing.assert_array_equal(smoke.indices[split], kept[: SMOKE_BATCHES * 8])

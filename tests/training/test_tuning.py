@@ -1,4 +1,4 @@
-"""Hyperparameter search on keras-tuner: outputs, ranking, sampling, strategies, resuming, spec errors."""
+"""Hyperparameter search on keras-tuner: outputs, ranking, sampling, strategies, resuming, spec errors, k-fold, border warnings."""
 
 import csv
 import json
@@ -8,8 +8,10 @@ import re
 import numpy as np
 import pytest
 
+from kerascv_suite.data.pipeline import DataPipeline, fold_indices
 from kerascv_suite.spec import dump_spec, load_spec
 from kerascv_suite.spec.errors import SpecError, UserError
+from kerascv_suite.spec.schema import SearchSpec
 from kerascv_suite.training import tuning
 from kerascv_suite.training.tuning import overrides_of, search_space, tune
 from tests.conftest import PIPELINES
@@ -61,6 +63,11 @@ def test_random_search_writes_a_ranked_table_a_plot_and_the_best_spec(tmp_path):
     assert best.model == spec.model and best.data == spec.data  # only the searched value changed
     for row in rows:
         assert 1e-3 <= float(row["optimizer.learning_rate"]) <= 1e-1
+    # without folds: one training per trial, recorded as it always was
+    for path in (result.out_dir / "keras_tuner").glob("trial_*/kcv_trial.json"):
+        assert set(json.loads(path.read_text())) == {"overrides", "epochs", "seconds", "history"}
+    assert json.loads((result.out_dir / "search.json").read_text())["border_warnings"] == result.border_warnings
+    assert "folds" not in dump_spec(spec) and "±" not in md
 
 
 def test_sampled_values_respect_ranges_steps_and_log_sampling(tmp_path):
@@ -215,3 +222,176 @@ def test_the_tune_mlp_pipeline_runs_in_smoke_mode(tmp_path):
     best = load_spec(result.out_dir / "best_spec.yaml")
     assert best.model.hidden == result.best_overrides["model.hidden"]
     assert best.model.dropout == result.best_overrides["model.dropout"]
+
+
+# ---- k-fold cross-validation ------------------------------------------------------------------
+
+def test_k_fold_trials_train_on_every_fold_and_score_the_mean_of_the_folds(tmp_path, monkeypatch, capsys):
+    built, read = [], []
+
+    class Spy(tuning.DataPipeline):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append((kwargs.get("fold"), self.indices["train"], self.indices["val"]))
+
+        def dataset(self, split, *args, **kwargs):
+            read.append(split)
+            return super().dataset(split, *args, **kwargs)
+
+    monkeypatch.setattr(tuning, "DataPipeline", Spy)
+    # two values, so whichever wins lies at a border of the range
+    spec = tiny_spec(tmp_path, "\n".join([
+        "  strategy: grid",
+        "  objective: val_accuracy",
+        "  folds: 3",
+        "  parameters:",
+        "    optimizer.learning_rate: {type: float, min: 0.005, max: 0.01, step: 0.005}",
+    ]), train="epochs: 2, steps_per_epoch: 2")
+    result = tune(spec, runs_dir=tmp_path / "runs")
+
+    # the folds: built once for the search, so every trial validates on the same three, scikit-learn's
+    whole = DataPipeline(spec)
+    expected = fold_indices(whole.indices["train"], whole.source.labels, 3, spec.data.seed)
+    assert [fold for fold, _, _ in built] == [(0, 3), (1, 3), (2, 3)]
+    for (_, train, val), (rest, held_out) in zip(built, expected):
+        np.testing.assert_array_equal(train, rest)
+        np.testing.assert_array_equal(val, held_out)
+    assert "test" not in read and read.count("val") == 2 * 3  # two trials × three folds; the test split untouched
+
+    rows = read_rows(result.out_dir)
+    assert list(rows[0]) == ["rank", "trial", "optimizer.learning_rate", "val_accuracy", "val_accuracy_std",
+                             "val_accuracy_folds", "epochs", "seconds", "status"]
+    project = result.out_dir / "keras_tuner"
+    for row in result.rows:
+        record = json.loads((project / f"trial_{row['trial']}" / "kcv_trial.json").read_text())
+        per_fold = [max(fit["history"]["val_accuracy"]) for fit in record["folds"]]  # each fold's best epoch
+        assert len(per_fold) == 3 and len({tuple(fit["history"]["loss"]) for fit in record["folds"]}) == 3
+        assert row["val_accuracy"] == pytest.approx(np.mean(per_fold), abs=1e-12)
+        assert row["val_accuracy_std"] == pytest.approx(np.std(per_fold, ddof=1), abs=1e-12)
+        assert row["val_accuracy_folds"] == pytest.approx(per_fold)
+        assert record["epochs"] == 2 and all(len(fit["history"]["loss"]) == 2 for fit in record["folds"])
+    means = [float(r["val_accuracy"]) for r in rows]
+    assert means == sorted(means, reverse=True)
+    md = (result.out_dir / "trials.md").read_text()
+    assert "mean ± std over 3 folds of val_accuracy" in md
+    assert f"| {result.rows[0]['val_accuracy']:.6g} ± {result.rows[0]['val_accuracy_std']:.2g} |" in md
+
+    # the best of two values is at a border: printed, under the table, in search.json and the result
+    best = result.best_overrides["optimizer.learning_rate"]
+    side = "top" if best == 0.01 else "bottom"
+    warning = f"best optimizer.learning_rate = {best:g} lies at the {side} of its range [0.005, 0.01]: widen the range"
+    assert result.border_warnings == [warning]
+    assert f"warning: {warning}\n" in capsys.readouterr().out
+    assert md.endswith(f"- {warning}\n")
+    assert json.loads((result.out_dir / "search.json").read_text())["border_warnings"] == [warning]
+    assert "folds: 3" in (result.out_dir / "search_spec.yaml").read_text()
+    assert "folds" not in (result.out_dir / "best_spec.yaml").read_text()
+
+
+def test_a_search_killed_mid_folds_reruns_the_interrupted_trial_from_its_first_fold(tmp_path, monkeypatch):
+    spec = tiny_spec(tmp_path, f"  trials: 2\n  folds: 2\n  parameters:\n{LOG_LR}")
+    compiled = []
+    real = tuning.compile_model
+
+    def killed_in_the_second_fold_of_the_second_trial(*args, **kwargs):
+        compiled.append(1)
+        if len(compiled) == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tuning, "compile_model", killed_in_the_second_fold_of_the_second_trial)
+    with pytest.raises(KeyboardInterrupt):
+        tune(spec, runs_dir=tmp_path / "runs", smoke=True)
+    (started,) = (tmp_path / "runs" / "tiny").iterdir()
+    assert len(list(started.glob("keras_tuner/trial_*/kcv_trial.json"))) == 1  # the half-done trial left no record
+
+    result = tune(spec, runs_dir=tmp_path / "runs", smoke=True)
+    assert result.out_dir == started and len(compiled) == 4 + 2  # the interrupted trial's two folds, again
+    assert sorted(r["trial"] for r in result.rows) == ["0", "1"] and all(r["status"] == "completed" for r in result.rows)
+    for row in result.rows:
+        record = json.loads((started / "keras_tuner" / f"trial_{row['trial']}" / "kcv_trial.json").read_text())
+        assert len(record["folds"]) == 2 and row["val_loss"] == pytest.approx(np.mean([f["best"] for f in record["folds"]]))
+
+
+def test_hyperband_with_folds_continues_each_folds_own_weights(tmp_path):
+    # as in the test above without folds: one 2-epoch continuation of the better of two 1-epoch trials
+    spec = tiny_spec(tmp_path, "\n".join([
+        "  strategy: hyperband",
+        "  max_epochs: 2",
+        "  factor: 2",
+        "  folds: 2",
+        "  parameters:",
+        "    optimizer.learning_rate: {type: choice, values: [0.01, 0.005]}",
+    ]), train="steps_per_epoch: 4")
+    result = tune(spec, runs_dir=tmp_path / "runs")
+    project = result.out_dir / "keras_tuner"
+    values = {p.parent.name: json.loads(p.read_text())["hyperparameters"]["values"] for p in project.glob("trial_*/trial.json")}
+    (continued,) = [name for name, v in values.items() if "tuner/trial_id" in v]
+    first = f"trial_{values[continued]['tuner/trial_id']}"
+    assert sorted(p.name for p in (project / first).glob("*.weights.h5")) == ["fold-0.model.weights.h5", "fold-1.model.weights.h5"]
+    before = json.loads((project / first / "kcv_trial.json").read_text())["folds"]
+    after = json.loads((project / continued / "kcv_trial.json").read_text())["folds"]
+    for fold_before, fold_after in zip(before, after, strict=True):
+        assert fold_before["epochs"] == 1 and fold_after["epochs"] == 2 and len(fold_after["history"]["loss"]) == 1
+        assert fold_after["history"]["loss"][0] < fold_before["history"]["loss"][0]  # each fold went on from its own weights
+
+
+def test_folds_must_be_a_whole_number_above_one(tmp_path):
+    with pytest.raises(SpecError) as error:
+        tiny_spec(tmp_path, f"  folds: 1\n  parameters:\n{LOG_LR}")
+    assert len(error.value.problems) == 1
+    assert error.value.problems[0].endswith("search.folds: 1 is not allowed: Input should be greater than or equal to 2")
+
+
+def test_the_tune_mlp_kfold_pipeline_runs_in_smoke_mode(tmp_path):
+    spec = load_spec(PIPELINES / "training" / "tune_mlp_kfold.yaml")
+    assert spec.search.folds == 5 and spec.search.objective == "val_accuracy" and spec.data.train_examples_per_class == 30
+    result = tune(spec, runs_dir=tmp_path, smoke=True)
+    assert len(result.rows) == 2
+    for row in result.rows:
+        assert len(row["val_accuracy_folds"]) == 5 and row["val_accuracy"] == pytest.approx(np.mean(row["val_accuracy_folds"]))
+        assert math.isfinite(row["val_accuracy_std"])
+    best = load_spec(result.out_dir / "best_spec.yaml")
+    assert best.search is None and best.optimizer.learning_rate == result.best_overrides["optimizer.learning_rate"]
+
+
+# ---- the best value at the border of its range ---------------------------------------------------
+
+BORDER_SEARCH = SearchSpec(parameters={
+    "optimizer.learning_rate": {"type": "float", "min": 1e-4, "max": 0.1, "sampling": "log"},
+    "model.dropout": {"type": "float", "min": 0.0, "max": 0.5},
+    "model.hidden.0": {"type": "int", "min": 16, "max": 256, "step": 16},
+    "train.epochs": {"type": "choice", "values": [10, 20, 40]},
+    "data.batch_size": {"type": "choice", "values": [32, 64]},  # two choices: no inside, never flagged
+    "model.hidden": {"type": "choice", "values": [[8], [16], [32]]},  # not numbers
+})
+INSIDE = {"optimizer.learning_rate": 0.003, "model.dropout": 0.25, "model.hidden.0": 128, "train.epochs": 20,
+          "data.batch_size": 64, "model.hidden": [32]}
+
+
+@pytest.mark.parametrize("best, expected", [
+    ({}, []),
+    ({"optimizer.learning_rate": 0.098}, ["best optimizer.learning_rate = 0.098 lies at the top of its range [0.0001, 0.1]: widen the range"]),
+    ({"optimizer.learning_rate": 0.06}, ["best optimizer.learning_rate = 0.06 lies at the top of its range [0.0001, 0.1]: widen the range"]),
+    ({"optimizer.learning_rate": 1.5e-4}, ["best optimizer.learning_rate = 0.00015 lies at the bottom of its range [0.0001, 0.1]: widen the range"]),
+    ({"optimizer.learning_rate": 0.002}, []),  # the bottom 2% of the linear range, the middle of the log one
+    ({"model.dropout": 0.48}, ["best model.dropout = 0.48 lies at the top of its range [0, 0.5]: widen the range"]),
+    ({"model.dropout": 0.04}, ["best model.dropout = 0.04 lies at the bottom of its range [0, 0.5]: widen the range"]),
+    ({"model.dropout": 0.06}, []),
+    ({"model.dropout": 0.44}, []),
+    ({"model.hidden.0": 16, "train.epochs": 40}, [
+        "best model.hidden.0 = 16 lies at the bottom of its range [16, 256]: widen the range",
+        "best train.epochs = 40 lies at the top of its choices [10, 20, 40]: widen the range",
+    ]),
+    ({"train.epochs": 10}, ["best train.epochs = 10 lies at the bottom of its choices [10, 20, 40]: widen the range"]),
+    ({"data.batch_size": 32, "model.hidden": [8]}, []),
+])
+def test_border_warnings_flag_a_best_value_in_the_outer_tenth_of_its_range(best, expected):
+    at_the_border = {**INSIDE, "optimizer.learning_rate": 0.1, "model.dropout": 0.5, "train.epochs": 40}
+    rows = [  # ranked as `ranked_rows` ranks them: the finished trials best first, then the failed ones
+        {"status": "completed", **INSIDE, **best},
+        {"status": "completed", **at_the_border},  # only the best trial counts
+        {"status": "failed", **at_the_border},
+    ]
+    assert tuning.border_warnings(rows, BORDER_SEARCH) == expected
+    assert tuning.border_warnings(rows[2:], BORDER_SEARCH) == []  # no finished trial, no warning
