@@ -3,7 +3,8 @@
 `early_stopping` and `reduce_lr_on_plateau` are Keras's own. The notes' training-practice checks
 are the library's, since Keras has none that looks inside the network or at the loss's start:
 `dead_relu` (`DeadReluMonitor`), `update_ratio` (`UpdateRatioMonitor`) and `divergence_stop`
-(`DivergenceStop`).
+(`DivergenceStop`). `snapshot_ensemble` (`SnapshotEnsemble`) turns one run with a cyclic learning
+rate into an ensemble of the models at the cycles' ends.
 
 Example (YAML)::
 
@@ -12,13 +13,19 @@ Example (YAML)::
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import keras
+import numpy as np
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
 from kerascv_suite.registry import CALLBACKS
+from kerascv_suite.spec.errors import UserError
+from kerascv_suite.training.ensemble import average_probabilities, predict_probabilities
+from kerascv_suite.training.schedules import restart_cycle
 
 
 def monitor_mode(monitor: str) -> str:
@@ -269,3 +276,131 @@ class UpdateRatioMonitor(keras.callbacks.Callback):
 def update_ratio(run_dir):
     """Log ‖ΔW‖/‖W‖ of each kernel's first step every epoch (`UpdateRatioMonitor`)."""
     return UpdateRatioMonitor(run_dir)
+
+
+class SnapshotEnsemble(keras.callbacks.Callback):
+    """Snapshot ensembles (Huang et al., 2017): save the model at the end of each learning-rate cycle, average the snapshots.
+
+    "Train 1, get M for free": under a cyclic schedule (`cosine_restarts`) the rate falls to nearly 0
+    at the end of each cycle and the network settles in a minimum; the jump back to the full rate
+    then sends it towards another. Averaging the softmax probabilities of the models saved at those
+    minima gives an ensemble for the cost of one run (the notes' chapter 7: model ensembles).
+
+    The cycles are read from the optimizer's own schedule when training begins, so the snapshots
+    cannot disagree with it; another schedule is a one-line error. After the optimizer step that
+    ends cycle k (step warmup + k·cycle_steps) the model's weights, with the optimizer's state, go to
+    snapshots/cycle_<k>.weights.h5 in the run folder, written atomically. A resumed run finds them
+    there, and a cycle it trains again is saved again under the same name, never twice. When
+    training ends every snapshot is scored alone on the given test examples, and the ensembles of
+    the last 2, 3, …, M snapshots by averaged probabilities (`average_probabilities`, as `kcv
+    ensemble` averages runs); snapshot_ensemble.json and .md go into the run folder and one line is
+    printed. The final weights and optimizer state are then restored, so the trainer evaluates and
+    exports the final model as it would without this callback.
+
+    Args:
+        images, labels: the test examples, preprocessed (`DataPipeline.examples("test")`).
+        run_dir: the run folder, for the snapshots and the reports.
+        ensemble_size: how many of the last snapshots the printed ensemble averages (default: all).
+
+    Example::
+
+        model.compile(keras.optimizers.SGD(cosine_restarts(0.1, total_steps=60, cycles=3)), loss)
+        model.fit(x, y, batch_size=10, epochs=6, callbacks=[SnapshotEnsemble(x_test, y_test, "run")])  # 10 steps an epoch
+        # snapshots after steps 20, 40 and 60; run/snapshot_ensemble.md
+    """
+
+    def __init__(self, images, labels, run_dir, ensemble_size: int | None = None):
+        super().__init__()
+        self.images, self.labels = images, np.asarray(labels)
+        self.run_dir = Path(run_dir)
+        self.ensemble_size = ensemble_size
+        self.snapshots: dict[int, Path] = {}   # cycle → its weights file
+        self.result: dict | None = None        # the numbers of the report, and the probabilities
+
+    def on_train_begin(self, logs=None):
+        # under mixed_float16 Keras wraps the spec's optimizer in a LossScaleOptimizer, which has no schedule of its own
+        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
+        rate = optimizer.get_config().get("learning_rate")
+        cycle = restart_cycle(keras.saving.deserialize_keras_object(rate)) if isinstance(rate, dict) else None
+        if cycle is None:
+            raise UserError("train.callbacks: snapshot_ensemble saves the model at the end of each learning-rate cycle, "
+                            "so it needs optimizer.learning_rate: {name: cosine_restarts, ...}")
+        self.warmup_steps, self.cycle_steps = cycle
+        self.snapshots = {int(path.name.removeprefix("cycle_").removesuffix(".weights.h5")): path   # a resumed run's
+                          for path in (self.run_dir / "snapshots").glob("cycle_*.weights.h5")}
+
+    def on_train_batch_end(self, batch, logs=None):
+        done = int(self.model.optimizer.iterations) - self.warmup_steps
+        if done > 0 and done % self.cycle_steps == 0:
+            from kerascv_suite.core.runs import write_atomic
+
+            cycle = done // self.cycle_steps
+            path = self.run_dir / "snapshots" / f"cycle_{cycle}.weights.h5"
+            with tempfile.TemporaryDirectory() as scratch:
+                staged = Path(scratch) / path.name
+                self.model.save_weights(staged)
+                write_atomic(path, staged.read_bytes())
+            self.snapshots[cycle] = path
+
+    def on_train_end(self, logs=None):
+        if not self.snapshots:
+            print(f"snapshot_ensemble: no cycle of {self.cycle_steps} steps ended in this run, so there is no snapshot to ensemble")
+            return
+        cycles = sorted(self.snapshots)
+        probabilities = []
+        with tempfile.TemporaryDirectory() as scratch:
+            final = Path(scratch) / "final.weights.h5"
+            self.model.save_weights(final)
+            try:
+                for cycle in cycles:
+                    self.model.load_weights(self.snapshots[cycle])
+                    probabilities.append(predict_probabilities(self.model, self.images))
+            finally:
+                self.model.load_weights(final)
+        self.result = self._report(cycles, probabilities)
+
+    def _report(self, cycles: list[int], probabilities: list[np.ndarray]) -> dict:
+        """Score the snapshots and the ensembles of the last k; write snapshot_ensemble.{json,md}; print one line."""
+        from kerascv_suite.core.runs import write_atomic
+
+        last = {k: average_probabilities(probabilities[-k:], self.labels) for k in range(1, len(cycles) + 1)}
+        size = min(self.ensemble_size or len(cycles), len(cycles))
+        numbers = {
+            "cycle_steps": self.cycle_steps,
+            "warmup_steps": self.warmup_steps,
+            "test_examples": int(len(self.labels)),
+            "snapshots": [{"cycle": cycle, "step": self.warmup_steps + cycle * self.cycle_steps,
+                           "file": str(self.snapshots[cycle].relative_to(self.run_dir)), **scores}
+                          for cycle, scores in zip(cycles, last[len(cycles)]["member_scores"])],
+            "ensembles": [{"last": k, **last[k]["ensemble"]} for k in range(2, len(cycles) + 1)],
+            "ensemble": {"last": size, **last[size]["ensemble"]},
+            "mean_member_accuracy": last[size]["mean_member_accuracy"],
+            "gain": last[size]["gain"],
+        }
+        write_atomic(self.run_dir / "snapshot_ensemble.json", json.dumps(numbers, indent=2))
+        warmup = f" after a warm-up of {self.warmup_steps} steps" if self.warmup_steps else ""
+        lines = ["# Snapshot ensemble\n",
+                 f"{len(cycles)} snapshots, one at the end of each cosine cycle of {self.cycle_steps} steps{warmup}, "
+                 f"scored on {numbers['test_examples']} test examples.\n",
+                 "| model | step | test accuracy | test cross-entropy |", "|---|---:|---:|---:|"]
+        lines += [f"| snapshot {s['cycle']} | {s['step']} | {s['accuracy']:.4f} | {s['cross_entropy']:.4f} |" for s in numbers["snapshots"]]
+        lines += [f"| ensemble of the last {e['last']} | | {e['accuracy']:.4f} | {e['cross_entropy']:.4f} |" for e in numbers["ensembles"]]
+        lines += ["", f"The ensemble of the last {size} gains {numbers['gain']:+.4f} accuracy over its snapshots' mean "
+                      f"({numbers['mean_member_accuracy']:.4f}).", ""]
+        write_atomic(self.run_dir / "snapshot_ensemble.md", "\n".join(lines))
+        accuracies = [s["accuracy"] for s in numbers["snapshots"]]
+        print(f"snapshot_ensemble: {len(cycles)} snapshots, test accuracy {min(accuracies):.4f}–{max(accuracies):.4f}; "
+              f"the last {size} averaged: {numbers['ensemble']['accuracy']:.4f} ({numbers['gain']:+.4f} over their mean); "
+              f"{self.run_dir / 'snapshot_ensemble.md'}")
+        return {**numbers, "labels": self.labels, "member_probabilities": last[len(cycles)]["member_probabilities"],
+                "probabilities": last[size]["probabilities"]}
+
+
+@CALLBACKS.register("snapshot_ensemble")
+def snapshot_ensemble(pipeline, run_dir, ensemble_size: PositiveInt | None = None):
+    """Save the model at the end of each `cosine_restarts` cycle and score their ensemble on the test split (`SnapshotEnsemble`)."""
+    if pipeline.spec.task.name != "classification":
+        raise UserError(f"train.callbacks: snapshot_ensemble averages class probabilities, so it needs task classification, "
+                        f"not {pipeline.spec.task.name}")
+    images, labels = pipeline.examples("test")
+    return SnapshotEnsemble(images, labels, run_dir, ensemble_size)

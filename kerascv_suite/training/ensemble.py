@@ -7,6 +7,8 @@ accurate than the members' mean. Members must have seen the same split, so their
 examples are the same: the `source`, `splits` and `seed` of their `data` sections must be
 equal. Preprocessing and augmentation may differ (a 32×32 LeNet-5 and an 8×8 MLP can be
 averaged); each member predicts on its own preprocessing of the test images.
+`average_probabilities` is the averaging and scoring itself, shared with the `snapshot_ensemble`
+callback, which averages the snapshots of one run instead.
 
 Example::
 
@@ -53,6 +55,36 @@ def _scores(probabilities: np.ndarray, labels: np.ndarray) -> dict:
             "cross_entropy": float(-np.mean(np.log(np.maximum(picked, 1e-12))))}
 
 
+def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
+    """A classifier's softmax probabilities [N, C] on `images`, from its logits (in float64)."""
+    return stable_softmax(model.predict(images, batch_size=256, verbose=0))
+
+
+def average_probabilities(member_probabilities: list[np.ndarray], labels: np.ndarray) -> dict:
+    """The ensemble of members by averaged probabilities, scored against integer labels, with each member's scores.
+
+    Args:
+        member_probabilities: M arrays [N, C], each member's probabilities on the same N examples.
+        labels: [N] integer labels.
+
+    Returns a dict: `member_scores` (accuracy and cross_entropy of each member), `ensemble` (those of
+    the mean), `mean_member_accuracy`, `gain` (ensemble minus mean member accuracy), and the arrays
+    `member_probabilities` [M, N, C] and `probabilities` [N, C] (their mean). `ensemble_runs` averages
+    finished runs with it, the `snapshot_ensemble` callback the snapshots of one run.
+
+    Example::
+
+        average_probabilities([p_a, p_b], labels)["ensemble"]["accuracy"]
+    """
+    stacked = np.stack(member_probabilities)
+    mean = stacked.mean(axis=0)
+    member_scores = [_scores(member, labels) for member in stacked]
+    ensemble = _scores(mean, labels)
+    mean_member = float(np.mean([m["accuracy"] for m in member_scores]))
+    return {"member_scores": member_scores, "ensemble": ensemble, "mean_member_accuracy": mean_member,
+            "gain": ensemble["accuracy"] - mean_member, "member_probabilities": stacked, "probabilities": mean}
+
+
 def ensemble_runs(run_dirs: list[str | Path]) -> dict:
     """Average the test-split softmax probabilities of finished classification runs.
 
@@ -95,23 +127,19 @@ def ensemble_runs(run_dirs: list[str | Path]) -> dict:
             labels = member_labels
         elif not np.array_equal(labels, member_labels):
             raise UserError(f"{run_dir} and {first[0]} read different test labels from the same split; is the source unchanged?")
-        member = stable_softmax(model.predict(images, batch_size=256, verbose=0))
-        probabilities.append(member)
-        members.append({"run_dir": str(run_dir), "name": spec.name, "model": spec.model.name, **_scores(member, labels)})
-    stacked = np.stack(probabilities)
-    mean = stacked.mean(axis=0)
-    ensemble = _scores(mean, labels)
-    mean_member = float(np.mean([m["accuracy"] for m in members]))
+        probabilities.append(predict_probabilities(model, images))
+        members.append({"run_dir": str(run_dir), "name": spec.name, "model": spec.model.name})
+    averaged = average_probabilities(probabilities, labels)
     return {
-        "members": members,
-        "ensemble": ensemble,
-        "mean_member_accuracy": mean_member,
-        "gain": ensemble["accuracy"] - mean_member,
+        "members": [{**member, **scores} for member, scores in zip(members, averaged["member_scores"])],
+        "ensemble": averaged["ensemble"],
+        "mean_member_accuracy": averaged["mean_member_accuracy"],
+        "gain": averaged["gain"],
         "test_examples": int(len(labels)),
         "class_names": list(first[2]),
         "labels": labels,
-        "member_probabilities": stacked,
-        "probabilities": mean,
+        "member_probabilities": averaged["member_probabilities"],
+        "probabilities": averaged["probabilities"],
     }
 
 
@@ -147,4 +175,4 @@ def write_ensemble_report(result: dict, out_dir: str | Path | None = None, runs_
     return out
 
 
-__all__ = ["ensemble_runs", "format_ensemble", "write_ensemble_report"]
+__all__ = ["ensemble_runs", "average_probabilities", "predict_probabilities", "format_ensemble", "write_ensemble_report"]

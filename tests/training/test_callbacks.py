@@ -190,3 +190,158 @@ def test_update_ratio_is_the_first_steps_change_over_the_weights(tmp_path):
                                                                                  (model.layers[0].kernel, model.layers[1].kernel)}
     assert len((tmp_path / "update_ratio.csv").read_text().splitlines()) == 1 + 4
     assert (tmp_path / "update_ratio.png").stat().st_size > 5_000
+
+
+# ---------------------------------------------------------------- snapshot ensembles
+
+RNG = np.random.default_rng(1)
+X, Y = RNG.normal(size=(16, 4)).astype("float32"), RNG.integers(0, 3, 16)          # 4 steps an epoch in batches of 4
+X_TEST, Y_TEST = RNG.normal(size=(30, 4)).astype("float32"), RNG.integers(0, 3, 30)
+SNAPSHOT_STEPS = [5, 8, 11, 14]   # a warm-up of 2 steps, then cycles of ⌈12/4⌉ = 3; 16 steps run, the fifth cycle unfinished
+
+
+def _snapshot_model():
+    """A linear softmax classifier under SGD with momentum and 4 cosine cycles of 3 steps after 2 of warm-up."""
+    from kerascv_suite.training.schedules import cosine_restarts
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="logits")])
+    model.compile(keras.optimizers.SGD(cosine_restarts(0.5, total_steps=12, cycles=4, warmup_steps=2), momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.optimizer.build(model.trainable_variables)   # as the trainer does, so BackupAndRestore restores its state
+    return model
+
+
+def _fit_snapshots(model, callbacks):
+    model.fit(X, Y, batch_size=4, epochs=4, shuffle=False, verbose=0, callbacks=callbacks)
+
+
+class _StepRecorder(keras.callbacks.Callback):
+    """The model's weights and the optimizer's variables after every step, by step."""
+
+    def __init__(self):
+        super().__init__()
+        self.after = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.after[int(self.model.optimizer.iterations)] = (self.model.get_weights(),
+                                                             [np.array(v) for v in self.model.optimizer.variables])
+
+
+def _softmax_of(weights, x):
+    kernel, bias = weights
+    logits = x.astype(np.float64) @ kernel + bias
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _snapshot_files(run_dir):
+    return sorted(path.name for path in (run_dir / "snapshots").iterdir())
+
+
+def test_snapshots_are_taken_at_cycle_ends_averaged_and_the_final_weights_come_back(tmp_path):
+    import json
+
+    from kerascv_suite.training.callbacks import SnapshotEnsemble
+
+    model, recorder = _snapshot_model(), _StepRecorder()
+    ensemble = SnapshotEnsemble(X_TEST, Y_TEST, tmp_path, ensemble_size=2)
+    _fit_snapshots(model, [ensemble, recorder])
+    report = json.loads((tmp_path / "snapshot_ensemble.json").read_text())
+    assert [(s["cycle"], s["step"]) for s in report["snapshots"]] == list(zip([1, 2, 3, 4], SNAPSHOT_STEPS))
+    assert _snapshot_files(tmp_path) == [f"cycle_{k}.weights.h5" for k in (1, 2, 3, 4)]
+    # each snapshot's probabilities are those of the weights after its step, and not after the next one (the restart)
+    expected = np.array([_softmax_of(recorder.after[step][0], X_TEST) for step in SNAPSHOT_STEPS])
+    np.testing.assert_allclose(ensemble.result["member_probabilities"], expected, atol=1e-6)
+    assert not np.allclose(expected[0], _softmax_of(recorder.after[SNAPSHOT_STEPS[0] + 1][0], X_TEST), atol=1e-3)
+    mean = expected[-2:].mean(axis=0)   # ensemble_size 2: the last two snapshots
+    np.testing.assert_allclose(ensemble.result["probabilities"], mean, atol=1e-6)
+    assert report["ensemble"] == {"last": 2, "accuracy": pytest.approx(np.mean(mean.argmax(1) == Y_TEST)),
+                                  "cross_entropy": pytest.approx(-np.mean(np.log(mean[np.arange(30), Y_TEST])), rel=1e-5)}
+    assert [s["accuracy"] for s in report["snapshots"]] == pytest.approx([np.mean(p.argmax(1) == Y_TEST) for p in expected])
+    assert [e["last"] for e in report["ensembles"]] == [2, 3, 4]
+    assert "| ensemble of the last 4 |" in (tmp_path / "snapshot_ensemble.md").read_text()
+    # the model leaves fit with the weights and optimizer state of its 16th step, not of a snapshot
+    weights, optimizer_state = recorder.after[16]
+    assert int(model.optimizer.iterations) == 16
+    for restored, final in zip(model.get_weights() + [np.array(v) for v in model.optimizer.variables], weights + optimizer_state):
+        np.testing.assert_array_equal(restored, final)
+
+
+def test_snapshots_follow_the_schedule_inside_a_loss_scale_optimizer(tmp_path):
+    # under train.precision: mixed_float16 Keras wraps the optimizer; the cycles are read from the one inside
+    from kerascv_suite.training.callbacks import SnapshotEnsemble
+
+    model = _snapshot_model()
+    model.compile(keras.optimizers.LossScaleOptimizer(model.optimizer), model.loss)
+    ensemble = SnapshotEnsemble(X_TEST, Y_TEST, tmp_path)
+    _fit_snapshots(model, [ensemble])
+    assert [s["step"] for s in ensemble.result["snapshots"]] == SNAPSHOT_STEPS
+
+
+class _KillAfterStep(keras.callbacks.Callback):
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) == self.step:
+            raise RuntimeError("killed")
+
+
+def test_a_resumed_run_keeps_its_snapshots_and_takes_none_twice(tmp_path):
+    from kerascv_suite.training.callbacks import SnapshotEnsemble
+
+    def backup():
+        return keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+
+    with pytest.raises(RuntimeError, match="killed"):   # killed after step 11, the end of cycle 3; the backup is of step 8
+        _fit_snapshots(_snapshot_model(), [SnapshotEnsemble(X_TEST, Y_TEST, tmp_path), backup(), _KillAfterStep(11)])
+    assert _snapshot_files(tmp_path) == ["cycle_1.weights.h5", "cycle_2.weights.h5", "cycle_3.weights.h5"]
+    assert not (tmp_path / "snapshot_ensemble.json").exists()
+    resumed = SnapshotEnsemble(X_TEST, Y_TEST, tmp_path)
+    # in the trainer's order (spec callbacks first); it trains steps 9–16 again, so cycle 3 is taken again, in place
+    _fit_snapshots(_snapshot_model(), [resumed, backup()])
+    assert _snapshot_files(tmp_path) == [f"cycle_{k}.weights.h5" for k in (1, 2, 3, 4)]
+    assert [s["step"] for s in resumed.result["snapshots"]] == SNAPSHOT_STEPS
+    uninterrupted = SnapshotEnsemble(X_TEST, Y_TEST, tmp_path / "uninterrupted")
+    _fit_snapshots(_snapshot_model(), [uninterrupted])
+    np.testing.assert_allclose(resumed.result["member_probabilities"], uninterrupted.result["member_probabilities"], atol=1e-6)
+
+
+def test_snapshot_ensemble_needs_a_restart_schedule_and_a_classification_task(tmp_path):
+    from types import SimpleNamespace
+
+    from kerascv_suite.spec import validate_spec
+    from kerascv_suite.spec.errors import UserError
+    from kerascv_suite.training.callbacks import SnapshotEnsemble, snapshot_ensemble
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(UserError, match="cosine_restarts") as error:
+        model.fit(X, Y, verbose=0, callbacks=[SnapshotEnsemble(X_TEST, Y_TEST, tmp_path)])
+    assert "\n" not in str(error.value) and int(model.optimizer.iterations) == 0
+    with pytest.raises(UserError, match="needs task classification, not generative"):
+        snapshot_ensemble(SimpleNamespace(spec=SimpleNamespace(task=SimpleNamespace(name="generative"))), tmp_path)
+    with pytest.raises(Exception, match="ensemble_size"):
+        validate_spec({"name": "t", "model": "lenet5", "train": {"callbacks": [{"name": "snapshot_ensemble", "ensemble_size": 0}]}})
+
+
+def test_a_run_with_snapshot_ensemble_reports_on_its_test_split_and_evaluates_its_final_model(tmp_path):
+    import json
+
+    from kerascv_suite.spec import load_spec
+    from kerascv_suite.training.trainer import train
+    from tests.conftest import PIPELINES
+
+    # smoke mode: 2 steps, so cycles of 1 step (the rate is α at every step: each cycle is 1 step long)
+    spec = load_spec(PIPELINES / "classification" / "softmax.yaml", overrides=[
+        "optimizer={name: sgd, learning_rate: {name: cosine_restarts, initial_learning_rate: 0.1, total_steps: 2, cycles: 2}}",
+        "train.callbacks=[snapshot_ensemble]"])
+    result = train(spec, runs_dir=tmp_path, smoke=True)
+    report = json.loads((result.run_dir / "snapshot_ensemble.json").read_text())
+    assert [s["step"] for s in report["snapshots"]] == [1, 2]
+    assert report["test_examples"] == result.metrics["data"]["split_sizes"]["test"]
+    # the last snapshot is the final model, which the trainer evaluated after the callback had restored it
+    assert report["snapshots"][-1]["accuracy"] == pytest.approx(result.metrics["test"]["accuracy"], abs=1e-6)
+    assert (result.run_dir / "snapshots" / "cycle_2.weights.h5").stat().st_size > 0

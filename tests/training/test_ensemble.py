@@ -116,3 +116,21 @@ def test_fewer_than_two_runs_or_a_folder_that_is_not_a_run_are_errors(members, t
         ensemble_runs(members[:1])
     with pytest.raises(UserError, match="not a finished run folder"):
         ensemble_runs([members[0], tmp_path])
+
+
+def test_average_probabilities_scores_each_member_and_their_mean():
+    from kerascv_suite.training.ensemble import average_probabilities
+
+    labels = np.array([0, 1, 2, 1])
+    rng = np.random.default_rng(0)
+    members = [rng.dirichlet(np.ones(3), size=4) for _ in range(3)]
+    averaged = average_probabilities(members, labels)
+    mean = np.mean(members, axis=0)
+    np.testing.assert_allclose(averaged["probabilities"], mean)
+    np.testing.assert_array_equal(averaged["member_probabilities"], np.stack(members))
+    accuracies = [np.mean(m.argmax(1) == labels) for m in members]
+    assert [s["accuracy"] for s in averaged["member_scores"]] == pytest.approx(accuracies)
+    assert averaged["member_scores"][1]["cross_entropy"] == pytest.approx(-np.mean(np.log(members[1][np.arange(4), labels])))
+    assert averaged["ensemble"]["accuracy"] == pytest.approx(np.mean(mean.argmax(1) == labels))
+    assert averaged["ensemble"]["cross_entropy"] == pytest.approx(-np.mean(np.log(mean[np.arange(4), labels])))
+    assert averaged["gain"] == pytest.approx(averaged["ensemble"]["accuracy"] - np.mean(accuracies))
