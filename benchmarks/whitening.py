@@ -45,7 +45,7 @@ def digits() -> np.ndarray:
     """The 1,797 digits as the pipelines see them after `rescale`: [N, 8, 8, 1] in [0, 1]."""
     from kerascv_suite.data.sources import digits as digits_source
 
-    return digits_source().images[..., None].astype(np.float32) / 255.0
+    return digits_source().images.astype(np.float32) / 255.0
 
 
 def transformed(images: np.ndarray) -> dict[str, tuple[Whitening, np.ndarray]]:
@@ -73,9 +73,9 @@ def covariance_stats(images: np.ndarray) -> dict:
 
 
 def strip(images: np.ndarray) -> np.ndarray:
-    """Eight 8×8 images side by side, each scaled to its own range (whitened values are not pixels)."""
-    tiles = [(im - im.min()) / (np.ptp(im) + 1e-9) for im in images[:8, ..., 0]]
-    return np.concatenate([np.pad(t, 1, constant_values=1.0) for t in tiles], axis=1)
+    """Eight 8×8 images in two rows of four, each scaled to its own range (whitened values are not pixels)."""
+    tiles = [np.pad((im - im.min()) / (np.ptp(im) + 1e-9), 1, constant_values=1.0) for im in images[:8, ..., 0]]
+    return np.concatenate([np.concatenate(tiles[:4], axis=1), np.concatenate(tiles[4:], axis=1)], axis=0)
 
 
 def plot(images: np.ndarray, fitted: dict, path: Path) -> None:
