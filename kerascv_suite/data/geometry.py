@@ -478,6 +478,102 @@ class RandomCrop(GeometricTransform):
         return _affine(batch, c=left - self.padding, f=top - self.padding)
 
 
+class RandomResizedCrop(GeometricTransform):
+    """Inception-style crop: a random area fraction and aspect ratio, resized to `size` (Szegedy et al., 2015).
+
+    For each example, up to `attempts` candidates are drawn as torchvision's `RandomResizedCrop`
+    draws them: an area s·H·W with s uniform in `scale`, an aspect ratio r = w / h log-uniform in
+    `ratio`, so w = √(s·H·W·r) and h = √(s·H·W / r); the first candidate that fits in the image
+    is placed at a uniformly random position and resized (bilinear) to `size`. When none fits,
+    the whole image is used, cut to the nearest ratio in `ratio` about its centre. Crop sides
+    and offsets are fractional pixels (one affine map, no rounding), so every crop's area
+    fraction and ratio lie exactly in their ranges. Images read the edge pixel beyond the
+    border (as `Resize`), which only the half-pixel rim of a crop at the border can reach.
+
+    Written here, not taken from a library: Keras 3.15 has no random resized crop, and
+    keras-cv 0.9's `RandomCropAndResize` clips a candidate that does not fit to the image
+    instead of redrawing it (so its area and ratio leave their ranges) and moves no keypoints.
+
+    Args:
+        seed: seeds the example-by-example draws.
+        size: (height, width) of the output; None keeps the input size.
+        scale: the range of the crop's area as a fraction of the image's (the paper: 0.08–1).
+        ratio: the range of the crop's width / height (the paper: 3/4–4/3).
+        attempts: candidates drawn per example before falling back to the centre.
+        min_area, min_visibility: see `GeometricTransform`.
+
+    Example::
+
+        RandomResizedCrop(seed=0, size=(32, 32))({"images": images, "boxes": boxes})
+    """
+
+    fill_mode = "nearest"
+
+    def __init__(self, seed: int, size: Optional[tuple[int, int]] = None, scale: tuple[float, float] = (0.08, 1.0),
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3), attempts: int = 10, min_area: float = 1.0,
+                 min_visibility: float = 0.0):
+        super().__init__(min_area, min_visibility)
+        self.size = None if size is None else tuple(size)
+        self.scale, self.ratio, self.attempts = tuple(scale), tuple(ratio), attempts
+        self.generator = tf.random.Generator.from_seed(seed)
+
+    def output_size(self, height, width):
+        return self.size or (height, width)
+
+    def matrices(self, batch, height, width):
+        out_h, out_w = self.output_size(height, width)
+        area = self.generator.uniform([batch, self.attempts], *self.scale) * float(height * width)
+        ratio = tf.exp(self.generator.uniform([batch, self.attempts], math.log(self.ratio[0]), math.log(self.ratio[1])))
+        crop_w, crop_h = tf.sqrt(area * ratio), tf.sqrt(area / ratio)
+        fits = (crop_w <= width) & (crop_h <= height)
+        first = tf.argmax(tf.cast(fits, tf.int32), axis=1)      # the first candidate that fits (0 if none does)
+        crop_w, crop_h = tf.gather(crop_w, first, batch_dims=1), tf.gather(crop_h, first, batch_dims=1)
+        # No candidate fits: the whole image, cut to the nearest allowed ratio.
+        whole = width / height
+        fallback_w = float(height * self.ratio[1] if whole > self.ratio[1] else width)
+        fallback_h = float(width / self.ratio[0] if whole < self.ratio[0] else height)
+        any_fits = tf.reduce_any(fits, axis=1)
+        crop_w, crop_h = tf.where(any_fits, crop_w, fallback_w), tf.where(any_fits, crop_h, fallback_h)
+        position = self.generator.uniform([batch, 2])
+        left = tf.where(any_fits, position[:, 0], 0.5) * (width - crop_w)
+        top = tf.where(any_fits, position[:, 1], 0.5) * (height - crop_h)
+        return _affine(batch, a=crop_w / out_w, c=left, e=crop_h / out_h, f=top)
+
+
+class RandomShear(GeometricTransform):
+    """Shear each example by random factors (s_x, s_y), as Keras's `RandomShear` does; zero fill.
+
+    Keras's map, output → input in index coordinates (pixel (i, j) at (j, i)), is
+    x_in = x + s_x·y, y_in = s_y·x + y: the top row and left column stay (up to the other
+    factor), and the bottom row moves s_x·(H − 1) pixels sideways. s_x is uniform in
+    [−x_factor, x_factor] and s_y in [−y_factor, y_factor] (Keras multiplies both by one random
+    sign, which leaves that distribution unchanged). Boxes become the enclosing box of their
+    sheared corners.
+
+    Args:
+        seed: seeds the example-by-example draws.
+        x_factor: the largest horizontal shear (pixels moved per row), in [0, 1].
+        y_factor: the largest vertical shear (pixels moved per column), in [0, 1].
+        min_area, min_visibility: see `GeometricTransform`.
+
+    Example::
+
+        RandomShear(seed=0, x_factor=0.2)({"images": images, "boxes": boxes, "keypoints": keypoints})
+    """
+
+    def __init__(self, seed: int, x_factor: float = 0.2, y_factor: float = 0.0, min_area: float = 1.0,
+                 min_visibility: float = 0.0):
+        super().__init__(min_area, min_visibility)
+        self.x_factor, self.y_factor = x_factor, y_factor
+        self.generator = tf.random.Generator.from_seed(seed)
+
+    def matrices(self, batch, height, width):
+        shear = self.generator.uniform([batch, 2], -1.0, 1.0) * tf.constant([self.x_factor, self.y_factor])
+        sx, sy = shear[:, 0], shear[:, 1]
+        # Keras's index-space map in the contract's coordinates (index = contract − ½).
+        return _affine(batch, b=sx, c=-0.5 * sx, d=sy, f=-0.5 * sy)
+
+
 class Compose:
     """Apply `transforms` one after the other (each sees the previous one's output).
 
@@ -536,4 +632,4 @@ class Fused(GeometricTransform):
 
 
 __all__ = ["apply_affine", "Fused", "GeometricTransform", "Resize", "Pad", "Crop", "CenterCrop", "RandomFlip",
-           "RandomTranslation", "RandomRotation", "RandomScale", "RandomCrop", "Compose"]
+           "RandomTranslation", "RandomRotation", "RandomScale", "RandomCrop", "RandomResizedCrop", "RandomShear", "Compose"]

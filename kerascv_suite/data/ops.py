@@ -12,11 +12,13 @@ Regularising augmentations: keras-cv's `cutout`, `randaugment` and `mixup` (they
 Keras 3), and `cutmix` (the library's own, see `CutMix`); `mixup` and `cutmix` mix examples. A mixing op has ``mixes_labels = True``
 and is called on (images, labels); the pipeline then gives the training batches one-hot
 float labels, which the library's cross-entropy and accuracy accept next to the validation
-split's integer labels.
+split's integer labels. Colour augmentations: `colour_jitter` (Keras's `RandomColorJitter`)
+and `pca_colour` (AlexNet's PCA lighting noise, `PCAColour`, fitted on the training split).
 
-Ops that move pixels (resize, pad, crops, flips, rotations, translations, scale jitter) are
-`GeometricOp`s: on a structured source's examples they move boxes, masks and keypoints with
-the image (`kerascv_suite.data.geometry`); photometric ops change the images alone.
+Ops that move pixels (resize, pad, crops, flips, rotations, translations, scale jitter, random
+resized crops, shears) are `GeometricOp`s: on a structured source's examples they move boxes,
+masks and keypoints with the image (`kerascv_suite.data.geometry`); photometric ops change the
+images alone.
 
 Example (YAML)::
 
@@ -29,11 +31,15 @@ from __future__ import annotations
 from typing import Annotated, Literal, Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 from pydantic import Field, PositiveFloat, PositiveInt
 
 from kerascv_suite.data import geometry
 from kerascv_suite.registry import OPS
+from kerascv_suite.spec.errors import DataError
+
+Fraction01 = Annotated[float, Field(ge=0, le=1)]
 
 
 class GeometricOp:
@@ -172,6 +178,33 @@ def random_scale(seed: int, min_scale: PositiveFloat = 0.8, max_scale: PositiveF
     return GeometricOp(lambda images: transform({"images": images})["images"], transform)
 
 
+@OPS.register("random_resized_crop")
+def random_resized_crop(
+    seed: int,
+    size: Optional[tuple[PositiveInt, PositiveInt]] = None,
+    scale: tuple[Annotated[float, Field(gt=0, le=1)], Annotated[float, Field(gt=0, le=1)]] = (0.08, 1.0),
+    ratio: tuple[PositiveFloat, PositiveFloat] = (3 / 4, 4 / 3),
+):
+    """Inception-style crop: a random region of area fraction in `scale` and width/height in `ratio`, resized to
+    `size` = [height, width] (default: the input size); `geometry.RandomResizedCrop`, for images and structured
+    examples alike (Keras 3.15 has no such layer)."""
+    for key, (low, high) in (("scale", scale), ("ratio", ratio)):
+        if low > high:
+            raise DataError(f"data: random_resized_crop: {key} must be [low, high] with low <= high, got {[low, high]}")
+    transform = geometry.RandomResizedCrop(seed, size, scale, ratio)
+    return GeometricOp(lambda images: transform({"images": images})["images"], transform)
+
+
+@OPS.register("random_shear")
+def random_shear(seed: int, x_factor: Fraction01 = 0.2, y_factor: Fraction01 = 0.0,
+                 fill_mode: Literal["constant", "reflect", "nearest"] = "constant"):
+    """Shear by random factors s_x in [−x_factor, x_factor] and s_y in [−y_factor, y_factor]: pixel (x, y) reads
+    (x + s_x·y, s_y·x + y), so the bottom row moves s_x·H pixels; Keras's `RandomShear` (structured examples:
+    `geometry.RandomShear`, zero fill)."""
+    return GeometricOp(keras.layers.RandomShear(x_factor, y_factor, fill_mode=fill_mode, seed=seed),
+                       geometry.RandomShear(seed, x_factor, y_factor))
+
+
 @OPS.register("cutout")
 def cutout(seed: int, size: Annotated[float, Field(gt=0, le=1)] = 0.25, fill_value: float = 0.0):
     """Blank one square of side `size`·(height, width) per image at a random centre, clipped at the border
@@ -202,6 +235,118 @@ def randaugment(
     if input_shape[-1] == 3:
         return layer
     return lambda images: tf.image.rgb_to_grayscale(layer(tf.image.grayscale_to_rgb(images)))
+
+
+class ColourJitter:
+    """Random brightness, contrast, saturation and hue per image, in that order; Keras's `RandomColorJitter`.
+
+    For each image: add δ·(high − low) with δ ~ U(−brightness, brightness); scale each channel's
+    deviations from its mean by c ~ U(1 − contrast, 1 + contrast); multiply the HSV saturation by
+    m, which spans [1 − saturation, 1 + saturation]; turn the hue by an angle uniform in
+    [−hue, hue] of the full circle. Each step clips to `value_range`. A zero turns its step off.
+
+    The keys are torchvision's `ColorJitter` ranges, translated into Keras's factors: Keras's
+    saturation draws f uniform and multiplies by f / (1 − f) (so it is given f's range
+    [(1 − s)/(2 − s), (1 + s)/(2 + s)]), and its hue shifts by ± half a factor drawn from
+    [0, 2·hue]. Unlike torchvision, brightness is additive (Keras's), and the order is fixed.
+    Keras's saturation step clips the saturation to the value range, right only for [0, 1]:
+    the images are mapped to [0, 1] and back around the layer.
+
+    Example::
+
+        images = ColourJitter(seed=0, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.05)(images)
+    """
+
+    def __init__(self, seed: int, brightness: float, contrast: float, saturation: float, hue: float,
+                 value_range: tuple[float, float] = (0.0, 1.0)):
+        self.low, self.high = value_range
+        self.layer = keras.layers.RandomColorJitter(
+            value_range=(0.0, 1.0),
+            brightness_factor=(-brightness, brightness) if brightness else None,
+            contrast_factor=(contrast, contrast) if contrast else None,
+            saturation_factor=((1 - saturation) / (2 - saturation), (1 + saturation) / (2 + saturation)) if saturation else None,
+            hue_factor=(0.0, 2.0 * hue) if hue else None,
+            seed=seed,
+        )
+
+    def __call__(self, images):
+        span = self.high - self.low
+        return self.layer((images - self.low) / span) * span + self.low
+
+
+@OPS.register("colour_jitter")
+def colour_jitter(
+    seed: int,
+    input_shape: tuple,
+    brightness: Fraction01 = 0.2,
+    contrast: Fraction01 = 0.2,
+    saturation: Annotated[float, Field(ge=0, lt=1)] = 0.2,
+    hue: Annotated[float, Field(ge=0, le=0.5)] = 0.05,
+    value_range: tuple[float, float] = (0.0, 1.0),
+):
+    """Colour jitter: random brightness (additive, ±brightness of the range), contrast (×[1 ± contrast]),
+    saturation (×[1 ± saturation]) and hue (±hue of the circle) per image, in that order (`ColourJitter`).
+    `value_range` is the pixel range reaching the op ([0, 1] after `rescale`)."""
+    if input_shape[-1] != 3 and (saturation or hue):
+        raise DataError(f"data: colour_jitter: saturation and hue need RGB images, got {input_shape[-1]} channel(s); "
+                        f"set them to 0 or add to_rgb to data.preprocess")
+    return ColourJitter(seed, brightness, contrast, saturation, hue, value_range)
+
+
+class PCAColour:
+    """AlexNet's PCA colour augmentation (Krizhevsky et al., 2012): shift each image along the RGB principal axes.
+
+    `adapt` fits the 3×3 covariance of every RGB pixel of the training split, with eigenvectors
+    p₁, p₂, p₃ and eigenvalues λ₁ ≥ λ₂ ≥ λ₃. Each call then adds to every pixel of image b the
+    same offset Σᵢ αᵢ·√λᵢ·pᵢ, with αᵢ ~ N(0, sigma²) drawn per image (anew each time the image
+    is seen): natural images change in illumination intensity and colour mostly along those
+    axes, so the label should not depend on such a shift. No clipping, as in the paper.
+
+    The paper writes the offset with αᵢλᵢ; here √λᵢ, the data's standard deviation along pᵢ,
+    so the offset has the pixels' units and a given sigma means the same whether pixels are
+    0–255, 0–1 or normalised (with λ it would shrink 255-fold from 0–255 to 0–1 pixels).
+    sigma = 0.1 shifts each image by about a tenth of the data's colour spread.
+
+    Example::
+
+        op = PCAColour(seed=0)
+        op.adapt(train_images.batch(256))      # batches [B, H, W, 3]
+        images = op(images)
+    """
+
+    def __init__(self, seed: int, sigma: float = 0.1):
+        self.sigma = sigma
+        self.generator = tf.random.Generator.from_seed(seed)
+        self.eigenvalues = self.eigenvectors = None
+
+    def adapt(self, dataset) -> None:
+        """Fit the RGB covariance's eigenvalues (descending) and eigenvectors (columns) on a dataset of image batches."""
+        count, total, products = 0, np.zeros(3), np.zeros((3, 3))
+        for images in dataset:
+            pixels = np.asarray(images, np.float64).reshape(-1, 3)
+            count += len(pixels)
+            total += pixels.sum(axis=0)
+            products += pixels.T @ pixels
+        mean = total / count
+        eigenvalues, eigenvectors = np.linalg.eigh(products / count - np.outer(mean, mean))
+        self.eigenvalues = np.clip(eigenvalues[::-1], 0.0, None).astype(np.float32)   # rounding may leave −1e-17
+        self.eigenvectors = eigenvectors[:, ::-1].astype(np.float32)
+
+    def __call__(self, images):
+        if self.eigenvalues is None:
+            raise RuntimeError("PCAColour: call adapt(dataset) on the training images first")
+        alpha = self.generator.normal(tf.concat([tf.shape(images)[:-3], [3]], axis=0), stddev=self.sigma)
+        offset = tf.linalg.matvec(self.eigenvectors, alpha * np.sqrt(self.eigenvalues))   # Σᵢ αᵢ √λᵢ pᵢ
+        return images + offset[..., None, None, :]
+
+
+@OPS.register("pca_colour")
+def pca_colour(seed: int, input_shape: tuple, sigma: PositiveFloat = 0.1):
+    """AlexNet's PCA lighting noise: add Σᵢ αᵢ√λᵢpᵢ to every pixel, αᵢ ~ N(0, sigma²) per image, with pᵢ, λᵢ the
+    principal axes and variances of the training split's RGB pixels (fitted by `adapt`; `PCAColour`)."""
+    if input_shape[-1] != 3:
+        raise DataError(f"data: pca_colour needs RGB images, got {input_shape[-1]} channel(s); add to_rgb to data.preprocess")
+    return PCAColour(seed, sigma)
 
 
 class _LabelMixer:

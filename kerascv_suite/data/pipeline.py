@@ -153,13 +153,13 @@ class DataPipeline:
         if self.source.images is None:
             self.image_shape = self._common_shape()
         self.preprocess: list = []
-        self.preprocess = self._build_ops(self.data.preprocess, self._preprocessed("train"), adapt=True)
+        self.preprocess = self._build_ops(self.data.preprocess, self._preprocessed("train"))
         shape = self._image_spec(self._preprocessed("train")).shape
         if not shape.is_fully_defined():
             raise DataError(
                 f"data: images reach the model with varying shape {shape}; add a resize op to data.preprocess"
             )
-        self.augment = self._build_ops(self.data.augment, self._preprocessed("train").batch(self.data.batch_size), adapt=False)
+        self.augment = self._build_ops(self.data.augment, self._preprocessed("train").batch(self.data.batch_size))
         if self.structured and any(getattr(op, "mixes_labels", False) for op in self.augment):
             raise DataError("data.augment: mixup and cutmix mix (image, label) pairs; they cannot mix structured examples "
                             "(boxes, masks, ...)")
@@ -224,8 +224,9 @@ class DataPipeline:
             return op.transform_features(example)
         return {**example, IMAGES: op(example[IMAGES])}
 
-    def _build_ops(self, op_specs, sample: tf.data.Dataset, adapt: bool) -> list:
-        """Instantiate ops in order; an op that adapts sees the training split through the ops before it."""
+    def _build_ops(self, op_specs, sample: tf.data.Dataset) -> list:
+        """Instantiate ops in order; an op that adapts (normalize, pca_colour) sees the training split through the ops
+        before it, in batches."""
         ops = []
         for index, op_spec in enumerate(op_specs):
             shape = tuple(self._image_spec(sample).shape.as_list()[-3:])
@@ -233,8 +234,9 @@ class DataPipeline:
             if self.structured and getattr(op, "moves_geometry", False) and not hasattr(op, "transform_features"):
                 raise DataError(f"data: op '{op_spec.name}' moves pixels but not boxes, masks or keypoints, so it cannot "
                                 f"transform structured examples")
-            if adapt and hasattr(op, "adapt"):
-                op.adapt(sample.map(lambda *example: example[0][IMAGES] if self.structured else example[0]).batch(256))
+            if hasattr(op, "adapt"):
+                images = sample.map(lambda *example: example[0][IMAGES] if self.structured else example[0])
+                op.adapt(images if images.element_spec.shape.rank == 4 else images.batch(256))   # augment's sample is batched
             ops.append(op)
             if not getattr(op, "mixes_labels", False):  # mixing keeps the images' shape
                 sample = sample.map(lambda *example, op=op: self._apply(op, example if len(example) > 1 else example[0]))

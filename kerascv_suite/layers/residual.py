@@ -51,6 +51,7 @@ from kerascv_suite.layers.norm_act import (
     norm_act,
     normalization,
 )
+from kerascv_suite.layers.spatial_dropout import DropoutKind, conv_dropout
 from kerascv_suite.layers.squeeze_excite import squeeze_excite
 from kerascv_suite.layers.stochastic_depth import DropPath
 
@@ -161,6 +162,7 @@ def basic_block(
     norm: Norm = "batch",
     norm_momentum: float = 0.9,
     norm_epsilon: float = 1e-5,
+    dropout_kind: DropoutKind = "standard",
     name: str | None = None,
 ):
     """Two 3×3 convolutions with a residual connection (ResNet-18/34, CIFAR ResNets, Wide ResNets).
@@ -180,6 +182,8 @@ def basic_block(
         zero_init_last_norm: start the branch at zero: γ of its last BatchNorm = 0 in v1; in v2,
             whose branch ends with a convolution, that convolution's kernel = 0.
         dropout: dropout rate between the two convolutions (Wide ResNets: 0.3); 0 for none.
+        dropout_kind: "standard" (single activations) or "spatial" (whole channels,
+            `kerascv_suite.layers.spatial_dropout`).
         drop_path: stochastic depth (Huang et al., 2016): in training the whole branch is dropped
             for this share of examples, so the block is the identity for them (`DropPath`).
         activation: the block's activation.
@@ -204,8 +208,7 @@ def basic_block(
     else:
         preact = None
         y = conv_norm_act(x, filters, 3, strides, activation, **norm, name=_named(name, "conv1"))
-    if dropout:
-        y = keras.layers.Dropout(dropout, name=_named(name, "dropout"))(y)
+    y = conv_dropout(y, dropout, dropout_kind, name=_named(name, "dropout"))
     y = _conv(y, filters, 3, zero_init=zero_init_last_norm and preactivation, name=_named(name, "conv2_conv"))
     if not preactivation:
         y = _last_norm(y, zero_init_last_norm, norm, _named(name, "conv2"))

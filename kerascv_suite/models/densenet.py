@@ -47,6 +47,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 
 from kerascv_suite.layers.classifier import pooled_classifier
 from kerascv_suite.layers.norm_act import conv_norm_act, norm_act
+from kerascv_suite.layers.spatial_dropout import DropoutKind, conv_dropout
 from kerascv_suite.models.arguments import Fraction, resolve_small_input
 from kerascv_suite.registry import MODELS
 
@@ -54,14 +55,13 @@ from kerascv_suite.registry import MODELS
 BLOCK_LAYERS = {121: (6, 12, 24, 16), 169: (6, 12, 32, 32), 201: (6, 12, 48, 32)}
 
 
-def dense_layer(x, growth_rate: int, bn_size: int, dropout: float, norm: dict, name: str):
+def dense_layer(x, growth_rate: int, bn_size: int, dropout: float, norm: dict, name: str, dropout_kind: DropoutKind = "standard"):
     """BN → ReLU → 1×1 conv (bn_size·k) → BN → ReLU → 3×3 conv (k) [→ dropout], concatenated to the input: C → C + k."""
     y = norm_act(x, "relu", **norm, name=f"{name}_norm1")
     y = keras.layers.Conv2D(bn_size * growth_rate, 1, use_bias=False, name=f"{name}_conv1")(y)
     y = norm_act(y, "relu", **norm, name=f"{name}_norm2")
     y = keras.layers.Conv2D(growth_rate, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
-    if dropout:
-        y = keras.layers.Dropout(dropout, name=f"{name}_dropout")(y)
+    y = conv_dropout(y, dropout, dropout_kind, name=f"{name}_dropout")
     return keras.layers.Concatenate(name=f"{name}_concat")([x, y])
 
 
@@ -83,6 +83,7 @@ def densenet(
     bn_momentum: Fraction = 0.9,
     bn_epsilon: PositiveFloat = 1.001e-5,
     dropout: Fraction = 0.0,
+    dropout_kind: DropoutKind = "standard",
     small_input: Optional[bool] = None,
 ) -> keras.Model:
     """DenseNet-BC-121/169/201: dense blocks of concatenated bottleneck layers (DenseNet-121: 8.1 M parameters, 2.8 G MACs).
@@ -100,6 +101,8 @@ def densenet(
         dropout: dropout rate after each 3×3 convolution of the dense layers (torchvision's
             `drop_rate`); 0 by default. The paper uses 0.2 on CIFAR and SVHN without data
             augmentation and none on ImageNet.
+        dropout_kind: "standard" drops single activations, "spatial" whole channels
+            (`kerascv_suite.layers.spatial_dropout`).
         small_input: the CIFAR stem, a 3×3 convolution with stride 1 and no max pool (output
             stride 8 instead of 32); None decides by size: on when the input is smaller than 64 pixels.
 
@@ -119,7 +122,7 @@ def densenet(
     blocks = BLOCK_LAYERS[depth]
     for index, layers in enumerate(blocks, start=1):
         for layer in range(1, layers + 1):
-            x = dense_layer(x, growth_rate, bn_size, dropout, norm, name=f"block{index}_layer{layer}")
+            x = dense_layer(x, growth_rate, bn_size, dropout, norm, name=f"block{index}_layer{layer}", dropout_kind=dropout_kind)
         if index < len(blocks):
             x = transition(x, compression, norm, name=f"transition{index}")
     x = norm_act(x, "relu", **norm, name="last")

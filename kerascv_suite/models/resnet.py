@@ -82,6 +82,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from kerascv_suite.layers.classifier import pooled_classifier
 from kerascv_suite.layers.norm_act import Norm, conv_norm_act, norm_act
 from kerascv_suite.layers.residual import basic_block, bottleneck_block
+from kerascv_suite.layers.spatial_dropout import DropoutKind
 from kerascv_suite.layers.stochastic_depth import stochastic_depth_rates
 from kerascv_suite.models.arguments import Fraction, resolve_small_input
 from kerascv_suite.registry import MODELS
@@ -373,6 +374,7 @@ def wide_resnet(
     depth: Annotated[int, Field(ge=10)] = 28,
     widen_factor: PositiveInt = 10,
     dropout: Fraction = 0.0,
+    dropout_kind: DropoutKind = "standard",
     bn_momentum: Fraction = 0.9,
     bn_epsilon: PositiveFloat = 1e-5,
 ) -> keras.Model:
@@ -393,6 +395,8 @@ def wide_resnet(
         widen_factor: k, the width multiplier of the three stages (1 gives a pre-activation
             ResNet with projection shortcuts).
         dropout: dropout rate between the two convolutions of every block (the paper: 0.3; 0 by default).
+        dropout_kind: "standard" drops single activations (the paper), "spatial" whole channels
+            (SpatialDropout, `kerascv_suite.layers.spatial_dropout`).
         bn_momentum: BatchNorm moving-average momentum (Keras convention).
         bn_epsilon: BatchNorm variance epsilon (PyTorch's 1e-5).
 
@@ -408,4 +412,4 @@ def wide_resnet(
     x = _stem(inputs, 16, 3, 1, True, norm)
     filters = tuple(f * widen_factor for f in CIFAR_FILTERS)
     return _cifar_network(inputs, x, num_classes, (depth - 4) // 6, filters, basic_block, True, norm, f"wide_resnet{depth}_{widen_factor}",
-                          dropout=dropout)
+                          dropout=dropout, dropout_kind=dropout_kind)

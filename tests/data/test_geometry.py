@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerascv_suite.data.geometry import (Compose, CenterCrop, Crop, Fused, Pad, RandomCrop, RandomFlip, RandomRotation,
-                                         RandomScale, RandomTranslation, Resize, apply_affine)
+from kerascv_suite.data.geometry import (Compose, CenterCrop, Crop, Fused, Pad, RandomCrop, RandomFlip, RandomResizedCrop,
+                                         RandomRotation, RandomScale, RandomShear, RandomTranslation, Resize, apply_affine)
 
 SIZE = 48
 # Rectangles near the centre (corners within 16 px of it), so rotations never push them out.
@@ -116,6 +116,8 @@ OPS = {
     "scale": lambda: RandomScale(seed=6, min_scale=0.6, max_scale=1.5),
     "random_crop": lambda: RandomCrop(seed=7, padding=4),
     "random_crop_sized": lambda: RandomCrop(seed=8, padding=2, size=(36, 40)),
+    "random_resized_crop": lambda: RandomResizedCrop(seed=9, size=(40, 36), scale=(0.3, 1.0)),
+    "shear": lambda: RandomShear(seed=10, x_factor=0.3, y_factor=0.2),
 }
 
 
@@ -232,7 +234,9 @@ def test_occluded_keypoints_move_and_absent_ones_stay_absent():
 @pytest.mark.parametrize("make", [lambda seed: RandomRotation(seed=seed, degrees=30),
                                   lambda seed: RandomTranslation(seed=seed, fraction=0.2),
                                   lambda seed: RandomScale(seed=seed, min_scale=0.7, max_scale=1.4),
-                                  lambda seed: RandomCrop(seed=seed, padding=4)])
+                                  lambda seed: RandomCrop(seed=seed, padding=4),
+                                  lambda seed: RandomResizedCrop(seed=seed, scale=(0.5, 1.0)),
+                                  lambda seed: RandomShear(seed=seed, x_factor=0.3, y_factor=0.2)])
 def test_each_example_draws_its_own_transform_and_seeds_repeat(make):
     features = batch(6)
     first, again, other = (numpy(make(seed)(features)) for seed in (1, 1, 2))

@@ -569,3 +569,22 @@ def test_a_fold_pipeline_trains_on_the_other_folds_validates_on_its_own_and_keep
     smoke = DataPipeline(whole.spec, smoke=True, fold=(1, 4))  # folds of the whole training split, then a few batches
     for split, kept in (("train", rest), ("val", held_out)):
         np.testing.assert_array_equal(smoke.indices[split], kept[: SMOKE_BATCHES * 8])
+
+
+def test_pca_colour_in_augment_is_fitted_on_the_training_split_and_shifts_each_training_image(npz_pipeline):
+    rng = np.random.default_rng(7)
+    images = rng.integers(0, 256, (60, 5, 5, 3)).astype(np.uint8)
+    images[..., 2] = images[..., 0] // 2 + 60   # correlated channels: one principal axis mixes red and blue
+    pipeline = npz_pipeline(images, np.arange(60) % 3, batch_size=4, splits=FRACTIONS,
+                            preprocess=[{"name": "rescale"}], augment=[{"name": "pca_colour", "sigma": 0.5}])
+    (op,) = pipeline.augment
+    train = images[pipeline.indices["train"]].reshape(-1, 3).astype(np.float64) / 255
+    P, eigenvalues = op.eigenvectors.astype(np.float64), op.eigenvalues.astype(np.float64)
+    np.testing.assert_allclose(P @ np.diag(eigenvalues) @ P.T, np.cov(train, rowvar=False, bias=True), atol=1e-6)
+    got, labels = to_numpy(pipeline.dataset("train", shuffle=False))
+    originals = images[pipeline.indices["train"]][: len(got)].astype(np.float32) / 255
+    offsets = (got - originals).reshape(len(got), -1, 3)
+    np.testing.assert_allclose(offsets, offsets[:, :1].repeat(25, axis=1), atol=1e-5)   # one shift per image
+    assert np.abs(offsets[:, 0]).min(axis=1).max() > 1e-3                             # and a real one
+    got, _ = to_numpy(pipeline.dataset("test"))
+    np.testing.assert_allclose(got, images[pipeline.indices["test"]].astype(np.float32) / 255, atol=1e-6)  # test: untouched
