@@ -18,7 +18,8 @@ Two arguments of the CNN-architectures lecture, counted by the library's own ari
    projection). Convolutions carry biases, as in the 2014 network: they are parameters but not
    MACs (the library counts multiply-accumulates only), and the max-pool costs none either.
 
-Results: benchmarks/results/conv_costs.{json,md}. The figures depend on nothing but the
+Results: benchmarks/results/conv_costs.{json,md}, and conv_costs.png (parameters and MACs of each pair
+as bars, side by side). The figures depend on nothing but the
 architecture; `tests/test_conv_costs_benchmark.py` checks them against closed forms.
 
     python -m benchmarks.conv_costs
@@ -30,11 +31,15 @@ import json
 import time
 
 import keras
+import matplotlib
 
-from benchmarks.runs import RESULTS
-from kerascv_suite.layers.conv_act import conv_act
-from kerascv_suite.models.arithmetic import receptive_fields, summary
-from kerascv_suite.models.googlenet import STAGES, Inception, inception_module
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from benchmarks.runs import RESULTS  # noqa: E402
+from kerascv_suite.layers.conv_act import conv_act  # noqa: E402
+from kerascv_suite.models.arithmetic import receptive_fields, summary  # noqa: E402
+from kerascv_suite.models.googlenet import STAGES, Inception, inception_module  # noqa: E402
 
 STACK_CHANNELS, STACK_SIZE = 256, 56  # VGG-16's third block
 STACKS = ((2, 5), (3, 7))  # n 3×3 convolutions against one k×k, k = 2n + 1
@@ -98,10 +103,65 @@ def figures(channels: int = STACK_CHANNELS, size: int = STACK_SIZE) -> dict:
     return {"stacks": stacks, "inception": modules}
 
 
+def _millions(value: float) -> str:
+    return f"{value / 1e9:.2f} G" if value >= 1e9 else f"{value / 1e6:.2f} M"
+
+
+def plot(report: dict, path) -> None:
+    """Parameters (top) and MACs (bottom) as bars: VGG's stacks against one large kernel (left), the inception module
+    naive against 1×1-reduced (right); the receptive field on the stacks' bars, the cost of each bar above it."""
+    stacks, modules = report["figures"]["stacks"], report["figures"]["inception"]
+    figure, axes = plt.subplots(2, 2, figsize=(11, 7.5), gridspec_kw={"width_ratios": (1, 1)})
+    width = 0.38
+    panels = (
+        (0, [(row["stack"], row["single"], row["stacked"], row["one"], f"stacked / one: {row['macs_ratio']:.2f}×") for row in stacks],
+         ("n stacked 3×3", "one k×k"), ("tab:blue", "tab:orange"),
+         f"VGG: stacked 3×3 against one large kernel\n(C = {stacks[0]['channels']} → {stacks[0]['channels']} channels, "
+         f"{stacks[0]['size']}×{stacks[0]['size']} map, \"same\" padding, no bias)"),
+        (1, [(f"{row['module']}\n{'×'.join(map(str, row['input']))} in", "", row["naive"], row["reduced"],
+              f"naive / reduced: {row['macs_ratio']:.2f}×") for row in modules],
+         ("naive", "1×1-reduced (GoogLeNet)"), ("tab:red", "tab:green"),
+         "GoogLeNet: inception module naive against 1×1-reduced\n(biases counted in parameters, not MACs)"),
+    )
+    for column, groups, designs, colours, heading in panels:
+        for row_index, (key, label) in enumerate((("params", "parameters"), ("macs", "MACs per image"))):
+            axis = axes[row_index][column]
+            top = max(max(first[key], second[key]) for _, _, first, second, _ in groups)
+            scale, unit = (1e9, "billions") if top >= 1e9 else (1e6, "millions")
+            for index, (name, other, first, second, ratio) in enumerate(groups):
+                for offset, cost, design, colour in ((-width / 2, first, designs[0], colours[0]),
+                                                     (width / 2, second, designs[1], colours[1])):
+                    value = cost[key] / scale
+                    bar = axis.bar(index + offset, value, width, color=colour, label=design if index == 0 else None)[0]
+                    axis.text(bar.get_x() + width / 2, value + 0.015 * top / scale, _millions(cost[key]), ha="center", va="bottom",
+                              fontsize=8)
+                    if column == 0:  # the same window on both bars: the point of the comparison
+                        field = cost["receptive_field"]
+                        axis.text(bar.get_x() + width / 2, value / 2, f"RF\n{field}×{field}", ha="center", va="center",
+                                  fontsize=8, color="white", fontweight="bold")
+                if key == "macs":
+                    axis.text(index, top * 1.13 / scale, ratio, ha="center", fontsize=8, style="italic")
+            ticks = [f"{name} vs {other}" if other else name for name, other, *_ in groups]
+            axis.set_xticks(range(len(groups)), ticks, fontsize=9)
+            axis.set_ylim(0, top * 1.22 / scale)
+            axis.set_ylabel(f"{label} ({unit})")
+            axis.grid(axis="y", alpha=0.3)
+            if row_index == 0:
+                axis.set_title(heading, fontsize=10)
+                axis.legend(fontsize=8, loc="upper left")
+    figure.suptitle("The cost side of CNN design: parameters and multiply-accumulates (MACs) per image\n"
+                    f"counted by kerascv_suite.models.arithmetic (keras {report['keras']}); RF = the output's receptive field",
+                    fontsize=11)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def markdown(report: dict) -> str:
     """The report as the results page: one table per comparison."""
     lines = [f"# The cost side of CNN design ({report['date']}, keras {report['keras']})", "",
-             "Counted by `kerascv_suite.models.arithmetic` (`summary`, `receptive_fields`); MACs = multiply-accumulates per image.", "",
+             "Counted by `kerascv_suite.models.arithmetic` (`summary`, `receptive_fields`); MACs = multiply-accumulates per image. "
+             "Picture: `conv_costs.png` (the parameters and MACs of each pair below as bars).", "",
              "## Stacked 3×3 convolutions against one large kernel (VGG)", "",
              "C → C channels, \"same\" padding, stride 1, no bias, ReLU after each convolution.", "",
              "| design | C | map | receptive field | parameters | parameters / C² | MACs | non-linearities | MACs stacked / one |",
@@ -142,6 +202,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "conv_costs.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / "conv_costs.md").write_text(markdown(report))
+    plot(report, RESULTS / "conv_costs.png")
     print(markdown(report))
 
 
