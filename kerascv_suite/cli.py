@@ -23,6 +23,9 @@
                            test accuracy of the runs' averaged probabilities against each run's
     kcv tune SPEC [--smoke] [--out DIR]
                            keras-tuner search over the spec's `search:` section: ranked trials, plot, best spec
+    kcv explain METHOD RUN_DIR [--image FILE ...] [--n N] [--out PNG]
+                           which pixels a classifier looks at (occlusion, gradient, guided_backprop, cam,
+                           grad_cam, integrated_gradients, smoothgrad, all) drawn over test images or files
     kcv lr-find SPEC [--min LR] [--max LR] [--steps N] [--set KEY=VALUE ...] [--out DIR]
                            the learning-rate range test: loss against an exponentially rising rate, a suggested rate
     kcv summary MODEL [--input HxWxC] [--classes N] [--set KEY=VALUE ...]
@@ -132,6 +135,13 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--smoke", action="store_true", help="a few batches, one epoch, at most two trials")
     tune.add_argument("--out", help="search folder (default: <runs-dir>/<name>/tune-<timestamp>, or the unfinished search to resume)")
     tune.add_argument("--runs-dir", default="runs", help="where search folders go (default: ./runs)")
+    explain = commands.add_parser("explain", help="saliency maps of a finished classification run over test images or image files")
+    explain.add_argument("method", help="occlusion, gradient, guided_backprop, cam, grad_cam, integrated_gradients, smoothgrad or all")
+    explain.add_argument("run_dir", help="a finished run folder")
+    explain.add_argument("--image", dest="images", action="append", metavar="FILE",
+                         help="an image file or uint8 .npy to explain (repeatable; default: the first --n test images)")
+    explain.add_argument("--n", type=int, default=8, help="test images to explain when no --image is given (default 8)")
+    explain.add_argument("--out", help="the PNG to write (default: <run>/explain/<method>-<timestamp>.png; never overwritten)")
     lr_find = commands.add_parser("lr-find", help="learning-rate range test: the loss against an exponentially rising rate, a suggested rate")
     _spec_arguments(lr_find)
     lr_find.add_argument("--min", dest="min_lr", type=float, default=1e-6, help="first learning rate (default 1e-6)")
@@ -401,6 +411,14 @@ def _activations(args) -> int:
     return 0
 
 
+def _explain(args) -> int:
+    from kerascv_suite.viz.explain import explain_run
+
+    path = explain_run(args.run_dir, args.method, images=args.images, n=args.n, out=args.out)
+    print(f"wrote {path}")
+    return 0
+
+
 def _lr_find(args) -> int:
     from kerascv_suite.training.lr_finder import lr_range_test, write_lr_range_report
 
@@ -525,7 +543,7 @@ COMMANDS = {"run": _run, "validate": _validate, "show": _show, "schema": _schema
             "data-export-coco": _export_coco,
             "graph": _graph, "export": _export, "predict": _predict, "eval": _eval, "generate": _generate, "score": _score,
             "summary": _summary, "receptive-field": _receptive_field,
-            "activations": _activations, "lr-find": _lr_find, "compare": _compare, "ensemble": _ensemble, "tune": _tune}
+            "activations": _activations, "lr-find": _lr_find, "explain": _explain, "compare": _compare, "ensemble": _ensemble, "tune": _tune}
 
 
 def _import_tensorflow_quietly() -> None:

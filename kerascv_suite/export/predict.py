@@ -21,7 +21,7 @@ import numpy as np
 from kerascv_suite.spec.errors import UserError
 
 
-def _read_inputs(paths: list[str]) -> list[tuple[str, object]]:
+def read_inputs(paths: list[str]) -> list[tuple[str, object]]:
     """(label, PNG/JPEG bytes or a uint8 array [N, H, W, C]) for each input path."""
     from PIL import Image, UnidentifiedImageError
 
@@ -136,7 +136,7 @@ def predict(export: str, paths: list[str], top_k: int = 3) -> list:
     export_path = Path(export)
     if not export_path.exists():
         raise UserError(f"{export_path}: no such export")
-    inputs = _read_inputs(paths)
+    inputs = read_inputs(paths)
     if export_path.suffix == ".tflite":
         return predict_tflite(export_path, inputs, top_k)
     return predict_savedmodel(export_path, inputs, top_k)
