@@ -106,6 +106,7 @@ def markdown(report: dict) -> str:
              f"{report['test']} test × {report['train']} training digits (8×8, {report['dimensions']} values, float64), "
              f"{report['rounds']} interleaved rounds. Machine: {report['machine']}; load average {report['load_average']} "
              f"at the start; CPU flags: {', '.join(report['cpu_flags']) or 'none of avx2/avx512/amx'}.", "",
+             "Picture: `distance_loops.png`.", "",
              "| method | median seconds per call | min – max | × no loops (range by round) | max \\|Δ\\| vs cdist |",
              "|---|---:|---:|---:|---:|"]
     for name, row in report["methods"].items():
@@ -113,6 +114,30 @@ def markdown(report: dict) -> str:
         lines.append(f"| {name.replace('_', ' ')} | {s['median']:.4g} | {s['min']:.4g} – {s['max']:.4g} | "
                      f"{row['ratio']:.1f} ({row['min']:.1f} – {row['max']:.1f}) | {report['max_error'][name]:.1e} |")
     return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, path: Path) -> None:
+    """Median seconds per call of each method on a log scale, each round's time as a dot, the ratios written on."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report["methods"])
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for index, name in enumerate(names):
+        row = report["methods"][name]
+        ax.bar(index, row["seconds"]["median"], color="tab:blue", alpha=0.7)
+        ax.text(index, row["seconds"]["median"] * 1.3, f"{row['ratio']:.1f}× no loops", ha="center", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)), [name.replace("_", " ") for name in names])
+    ax.set_ylabel("seconds per call (median, log scale)")
+    ax.set_title(f"L2 distances, {report['test']} test × {report['train']} training digits, {report['rounds']} rounds "
+                 f"({report['date']})", fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -134,6 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "distance_loops.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / "distance_loops.md").write_text(markdown(report))
+    plot(report, args.out / "distance_loops.png")
     print(markdown(report))
     return report
 

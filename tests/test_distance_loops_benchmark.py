@@ -35,4 +35,5 @@ def test_a_tiny_run_writes_the_json_and_the_table(tmp_path):
     assert all(row["seconds"]["n"] == 2 for row in saved["methods"].values()) and saved == json.loads(json.dumps(report))
     assert isinstance(saved["cpu_flags"], list) and max(saved["max_error"].values()) <= 1e-6
     table = (tmp_path / "distance_loops.md").read_text()
+    assert (tmp_path / "distance_loops.png").stat().st_size > 5_000
     assert "| two loops |" in table and "| no loops |" in table and "4 test × 6 training" in table
