@@ -148,9 +148,10 @@ class DeadReluMonitor(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.run_dir is None or not self.rows:
             return
-        from kerascv_suite.viz.plots import plot_dead_relu
+        from kerascv_suite.viz.plots import plot_layer_series
 
-        plot_dead_relu(self.rows, self.run_dir / "dead_relu.png")
+        plot_layer_series({key: 100 * share for key, share in self.rows.items()}, self.run_dir / "dead_relu.png",
+                          "dead ReLU units", "dead units (%)", xlabel="epoch (0 = initialisation)")
 
 
 @CALLBACKS.register("dead_relu")
@@ -267,9 +268,10 @@ class UpdateRatioMonitor(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.run_dir is None or not self.rows:
             return
-        from kerascv_suite.viz.plots import plot_update_ratios
+        from kerascv_suite.viz.plots import plot_layer_series
 
-        plot_update_ratios(self.rows, self.run_dir / "update_ratio.png")
+        plot_layer_series(self.rows, self.run_dir / "update_ratio.png", "update / weight ratio",
+                          "‖ΔW‖ / ‖W‖ (first step)", log=True, reference=1e-3)
 
 
 @CALLBACKS.register("update_ratio")

@@ -63,36 +63,26 @@ def plot_curves(history: dict[str, list[float]], path: str | Path, title: str = 
     plt.close(fig)
 
 
-def plot_dead_relu(rows: dict[tuple[int, str], float], path: str | Path, title: str = "dead ReLU units") -> None:
-    """Each ReLU layer's share of dead units against the epoch (0: initialisation), from `DeadReluMonitor`'s rows."""
-    layers = list(dict.fromkeys(layer for _, layer in sorted(rows, key=lambda key: key[0])))
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    colours = plt.cm.viridis(np.linspace(0, 0.9, max(len(layers), 1)))
-    for colour, layer in zip(colours, layers):
-        epochs = sorted(epoch for epoch, name in rows if name == layer)
-        ax.plot(epochs, [100 * rows[(epoch, layer)] for epoch in epochs], marker="o", ms=3, color=colour, label=layer)
-    ax.set(xlabel="epoch (0 = initialisation)", ylabel="dead units (%)", title=title)
-    ax.grid(alpha=0.3)
-    if len(layers) <= 12:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def plot_layer_series(rows: dict[tuple[int, str], float], path: str | Path, title: str, ylabel: str,
+                      log: bool = False, reference: float | None = None, xlabel: str = "epoch") -> None:
+    """One line per layer (or weight) of a per-epoch measurement: `rows[(epoch, name)]` is its value.
 
-
-def plot_update_ratios(rows: dict[tuple[int, str], float], path: str | Path, title: str = "update / weight ratio") -> None:
-    """Each kernel's ‖ΔW‖/‖W‖ against the epoch on a log scale, with the notes' 1e-3 line (`UpdateRatioMonitor`'s rows)."""
-    weights = list(dict.fromkeys(weight for _, weight in sorted(rows, key=lambda key: key[0])))
+    What `DeadReluMonitor` (shares in %, epoch 0 = initialisation) and `UpdateRatioMonitor`
+    (‖ΔW‖/‖W‖ on a log scale beside the 1e-3 rule) draw; `reference` adds a dashed line.
+    """
+    names = list(dict.fromkeys(name for _, name in sorted(rows, key=lambda key: key[0])))
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    colours = plt.cm.viridis(np.linspace(0, 0.9, max(len(weights), 1)))
-    for colour, weight in zip(colours, weights):
-        epochs = sorted(epoch for epoch, name in rows if name == weight)
-        ax.plot(epochs, [rows[(epoch, weight)] for epoch in epochs], marker="o", ms=3, color=colour, label=weight)
-    ax.axhline(1e-3, color="black", ls="--", lw=1, label="1e-3")
-    ax.set_yscale("log")
-    ax.set(xlabel="epoch", ylabel="‖ΔW‖ / ‖W‖ (first step)", title=title)
+    colours = plt.cm.viridis(np.linspace(0, 0.9, max(len(names), 1)))
+    for colour, name in zip(colours, names):
+        epochs = sorted(epoch for epoch, other in rows if other == name)
+        ax.plot(epochs, [rows[(epoch, name)] for epoch in epochs], marker="o", ms=3, color=colour, label=name)
+    if reference is not None:
+        ax.axhline(reference, color="black", ls="--", lw=1, label=f"{reference:g}")
+    if log:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
-    if len(weights) <= 12:
+    if len(names) <= 12:
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
