@@ -40,6 +40,23 @@ def kcv_run(name: str, workdir: Path, overrides: tuple = ()) -> tuple[dict, Path
     return json.loads(finished.read_text()), finished.parent, seconds
 
 
+def trained_model(name: str) -> tuple[dict, float, object, object, object]:
+    """A fresh `kcv run` of pipelines/<name>.yaml in a temporary folder, then its saved model and test split.
+
+    Returns (metrics, seconds of the command, the loaded keras.Model, test images, test labels):
+    what the chapter-8 benchmarks explain and visualise.
+    """
+    import tempfile
+
+    from kerascv_suite.training.trainer import load_run
+
+    with tempfile.TemporaryDirectory() as workdir:
+        metrics, run_dir, seconds = kcv_run(name, Path(workdir))
+        _, pipeline, model, _ = load_run(run_dir)
+        images, labels = pipeline.examples("test")
+    return metrics, seconds, model, images, labels
+
+
 def machine() -> str:
     import tensorflow as tf
 

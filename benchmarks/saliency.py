@@ -19,13 +19,12 @@ images:
 from __future__ import annotations
 
 import datetime
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.runs import RESULTS, kcv_run
+from benchmarks.runs import RESULTS, trained_model
 from benchmarks.runs import machine as describe_machine
 
 PIPELINE = "architectures/resnet20"
@@ -139,13 +138,8 @@ def markdown(date: str, machine: str, metrics: dict, run_seconds: float, figures
 
 
 def main() -> None:
-    from kerascv_suite.training.trainer import load_run
-
-    with tempfile.TemporaryDirectory() as workdir:
-        metrics, run_dir, seconds = kcv_run(PIPELINE, Path(workdir))
-        print("trained", metrics["test"]["accuracy"], round(seconds, 1), flush=True)
-        _, pipeline, model, _ = load_run(run_dir)
-        images, labels = pipeline.examples("test")
+    metrics, seconds, model, images, labels = trained_model(PIPELINE)
+    print("trained", metrics["test"]["accuracy"], round(seconds, 1), flush=True)
     first = [int(np.flatnonzero(labels == digit)[0]) for digit in range(SHOWN)]
     picture(model, images[first], labels[first], RESULTS / "saliency_digits.png")
     figures = measure(model, images[:MEASURED], labels[:MEASURED])
