@@ -51,7 +51,7 @@ class Whitening(keras.layers.Layer):
         method: "mean" (subtract the mean image; W is the identity and not stored), "pca" or "zca".
         epsilon: added to the covariance's eigenvalues before their inverse square root.
 
-    Takes one image [H, W, C] or a batch [B, H, W, C]; returns the same shape, float32.
+    Takes one image [H, W, C] or a batch [B, H, W, C]; returns the same shape in the layer's dtype.
     """
 
     def __init__(self, method: Literal["mean", "pca", "zca"] = "zca", epsilon: float = 1e-2, **kwargs):
@@ -77,13 +77,13 @@ class Whitening(keras.layers.Layer):
         if not self.built:
             self.build(next(iter(dataset)).shape)
         mean = x.mean(axis=0)
-        self.mean.assign(mean.astype(np.float32))
+        self.mean.assign(mean.astype(self.mean.dtype))
         if self.matrix is not None:
-            self.matrix.assign(whitening_matrix(x - mean, self.method, self.epsilon).astype(np.float32))
+            self.matrix.assign(whitening_matrix(x - mean, self.method, self.epsilon).astype(self.matrix.dtype))
 
     def call(self, inputs):
         shape = tf.shape(inputs)
-        flat = tf.reshape(tf.cast(inputs, "float32"), (-1, self.mean.shape[0])) - self.mean
+        flat = tf.reshape(tf.cast(inputs, self.compute_dtype), (-1, self.mean.shape[0])) - self.mean
         if self.matrix is not None:
             flat = tf.matmul(flat, self.matrix)
         return tf.reshape(flat, shape)

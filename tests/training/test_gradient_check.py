@@ -20,6 +20,7 @@ import pytest
 import tensorflow as tf
 
 from kerascv_suite.data.ops import AdaptedNormalization
+from kerascv_suite.data.whitening import Whitening
 from kerascv_suite.layers.activations import Maxout
 from kerascv_suite.layers.channel_shuffle import ChannelShuffle, ChannelSplit
 from kerascv_suite.layers.boxes import CentreSizeBoxes
@@ -97,6 +98,15 @@ class LayerCase:
 # Random layers are checked at inference (training=False): in training each call draws a new mask, so
 # f(x + h) and f(x − h) would differ by more than the step (`test_random_layers_with_a_fixed_mask`
 # checks their training gradients with the mask held fixed).
+def _fitted_whitening():
+    """ZCA whitening fitted on correlated 2×2×2 images: a dense, non-identity matrix to differentiate through."""
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(64, 2, 2, 2)) + 0.8 * rng.normal(size=(64, 1, 1, 1))
+    layer = Whitening("zca", 0.1, **F64)
+    layer.adapt(tf.data.Dataset.from_tensor_slices(images).batch(16))
+    return layer
+
+
 LAYER_CASES = {
     "AdaptedNormalization": LayerCase(lambda: AdaptedNormalization(axis=-1, mean=[0.5, -1.0, 2.0], variance=[4.0, 0.25, 1.0], **F64), (2, 3, 3, 3)),
     "AdaptiveAveragePool2D": LayerCase(lambda: AdaptiveAveragePool2D(3, **F64), (2, 5, 4, 2)),
@@ -123,6 +133,7 @@ LAYER_CASES = {
     "LocalResponseNormalization": LayerCase(
         lambda: LocalResponseNormalization(depth_radius=1, bias=1.0, alpha=0.5, beta=0.75, **F64), (2, 2, 2, 5)),
     "Maxout": LayerCase(lambda: Maxout(3, **F64), (2, 2, 2, 6), inputs="distinct", tolerance=KINKED),
+    "Whitening": LayerCase(lambda: _fitted_whitening(), (2, 2, 2, 2)),
     "ZeroPadChannels": LayerCase(lambda: ZeroPadChannels(2, **F64), (2, 2, 2, 3)),
 }
 
