@@ -10,7 +10,6 @@ initialisation and after the last epoch, with test accuracy, in dead_relu.{json,
 
 from __future__ import annotations
 
-import csv
 import datetime
 import json
 import shutil
@@ -19,17 +18,17 @@ from pathlib import Path
 
 from benchmarks.runs import RESULTS, kcv_run
 from benchmarks.runs import machine as describe_machine
+from kerascv_suite.training.callbacks import EpochTable
 
 PIPELINE = "training/mlp_relu_dead_units"
 RATES = (0.05, 1.0)
 
 
 def read_shares(path: Path) -> dict[int, dict[str, float]]:
-    """dead_relu.csv as {epoch: {layer: share}}."""
+    """dead_relu.csv (`EpochTable`) as {epoch: {layer: share}}."""
     shares: dict[int, dict[str, float]] = {}
-    with open(path, newline="") as handle:
-        for row in csv.DictReader(handle):
-            shares.setdefault(int(row["epoch"]), {})[row["layer"]] = float(row["dead_share"])
+    for (epoch, layer), share in EpochTable.read(path).items():
+        shares.setdefault(epoch, {})[layer] = share
     return shares
 
 

@@ -72,6 +72,43 @@ class LearningRateLogger(keras.callbacks.Callback):
             logs["learning_rate"] = self._rate
 
 
+class EpochTable:
+    """Values by (epoch, name) kept in a CSV of the run folder: read back by a resumed run, rewritten atomically.
+
+    What the per-layer monitors record; a resumed run overwrites the epochs it trains again, so
+    the file holds one row per epoch and name.
+
+    Example::
+
+        table = EpochTable("runs/x/1/dead_relu.csv", "layer", "dead_share")
+        table.rows[(1, "hidden1_act")] = 0.06
+        table.save()
+        EpochTable.read("runs/x/1/dead_relu.csv")     # {(1, "hidden1_act"): 0.06}
+    """
+
+    def __init__(self, path, name: str, value: str):
+        self.path = None if path is None else Path(path)
+        self.header = f"epoch,{name},{value}"
+        self.rows: dict[tuple[int, str], float] = self.read(self.path) if self.path is not None and self.path.exists() else {}
+
+    @staticmethod
+    def read(path) -> dict[tuple[int, str], float]:
+        """{(epoch, name): value} of a table's CSV."""
+        rows = {}
+        for line in Path(path).read_text().splitlines()[1:]:
+            epoch, name, value = line.split(",")
+            rows[(int(epoch), name)] = float(value)
+        return rows
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        from kerascv_suite.core.runs import write_atomic
+
+        lines = [self.header, *(f"{epoch},{name},{value:.6g}" for (epoch, name), value in sorted(self.rows.items()))]
+        write_atomic(self.path, "\n".join(lines) + "\n")
+
+
 class DeadReluMonitor(keras.callbacks.Callback):
     """Share of dead ReLU units per layer, at initialisation and after every epoch (chapter 7's warning).
 
@@ -98,7 +135,8 @@ class DeadReluMonitor(keras.callbacks.Callback):
         super().__init__()
         self.images = images
         self.run_dir = None if run_dir is None else Path(run_dir)
-        self.rows: dict[tuple[int, str], float] = {}
+        self.table = EpochTable(None if run_dir is None else self.run_dir / "dead_relu.csv", "layer", "dead_share")
+        self.rows = self.table.rows
 
     @staticmethod
     def relu_layers(model) -> list:
@@ -128,18 +166,10 @@ class DeadReluMonitor(keras.callbacks.Callback):
             self.rows[(epoch, layer)] = dead / units
         if logs is not None and shares:
             logs["dead_relu"] = sum(d for d, _ in shares.values()) / sum(u for _, u in shares.values())
-        if self.run_dir is not None:
-            from kerascv_suite.core.runs import write_atomic
-
-            lines = ["epoch,layer,dead_share", *(f"{e},{layer},{share:.6f}" for (e, layer), share in sorted(self.rows.items()))]
-            write_atomic(self.run_dir / "dead_relu.csv", "\n".join(lines) + "\n")
+        self.table.save()
 
     def on_train_begin(self, logs=None):
-        if self.run_dir is not None and (self.run_dir / "dead_relu.csv").exists():  # a resumed run
-            for line in (self.run_dir / "dead_relu.csv").read_text().splitlines()[1:]:
-                epoch, layer, share = line.split(",")
-                self.rows[(int(epoch), layer)] = float(share)
-        if not any(epoch == 0 for epoch, _ in self.rows):
+        if not any(epoch == 0 for epoch, _ in self.rows):  # a resumed run has its initialisation row
             self._record(0)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -224,18 +254,13 @@ class UpdateRatioMonitor(keras.callbacks.Callback):
     def __init__(self, run_dir=None):
         super().__init__()
         self.run_dir = None if run_dir is None else Path(run_dir)
-        self.rows: dict[tuple[int, str], float] = {}
+        self.table = EpochTable(None if run_dir is None else self.run_dir / "update_ratio.csv", "weight", "update_ratio")
+        self.rows = self.table.rows
         self._before: list | None = None
         self._epoch = 0
 
     def _kernels(self) -> list:
         return [v for v in self.model.trainable_weights if len(v.shape) >= 2]
-
-    def on_train_begin(self, logs=None):
-        if self.run_dir is not None and (self.run_dir / "update_ratio.csv").exists():  # a resumed run
-            for line in (self.run_dir / "update_ratio.csv").read_text().splitlines()[1:]:
-                epoch, weight, ratio = line.split(",")
-                self.rows[(int(epoch), weight)] = float(ratio)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch + 1
@@ -255,15 +280,10 @@ class UpdateRatioMonitor(keras.callbacks.Callback):
         self._before = None
 
     def on_epoch_end(self, epoch, logs=None):
-        ratios = sorted(ratio for (e, _), ratio in self.rows.items() if e == epoch + 1)
+        ratios = [ratio for (e, _), ratio in self.rows.items() if e == epoch + 1]
         if logs is not None and ratios:
-            middle = len(ratios) // 2
-            logs["update_ratio"] = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
-        if self.run_dir is not None:
-            from kerascv_suite.core.runs import write_atomic
-
-            lines = ["epoch,weight,update_ratio", *(f"{e},{w},{r:.6g}" for (e, w), r in sorted(self.rows.items()))]
-            write_atomic(self.run_dir / "update_ratio.csv", "\n".join(lines) + "\n")
+            logs["update_ratio"] = float(np.median(ratios))
+        self.table.save()
 
     def on_train_end(self, logs=None):
         if self.run_dir is None or not self.rows:
