@@ -39,6 +39,7 @@ import numpy as np
 
 from kerascv_suite.layers.classifier import classifier_features
 from kerascv_suite.models.arithmetic import receptive_fields
+from kerascv_suite.viz.plots import to_unit_range
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -105,10 +106,8 @@ def filter_grid(model: keras.Model, layer: str | None = None, columns: int | Non
     rows = math.ceil(count / columns)
     grid = np.full((rows * (kh + border) - border, columns * (kw + border) - border, channels), border_value, np.float32)
     for f in range(count):
-        tile = kernel[..., f]
-        low, high = tile.min(), tile.max()
         top, left = (f // columns) * (kh + border), (f % columns) * (kw + border)
-        grid[top : top + kh, left : left + kw] = (tile - low) / (high - low) if high > low else 0.0
+        grid[top : top + kh, left : left + kw] = to_unit_range(kernel[..., f])
     return grid
 
 
@@ -258,8 +257,7 @@ def plot_embedding(coordinates, labels, path: str | Path, images=None, class_nam
     axes[0, 0].set_title("embedding, coloured by class", fontsize=9)
     if images is not None:
         canvas, _ = tsne_image_grid(coordinates, images)
-        low, high = float(canvas.min()), float(canvas.max())
-        shown = (canvas - low) / ((high - low) or 1.0)
+        shown = to_unit_range(canvas)
         axes[0, 1].imshow(shown[..., 0] if shown.shape[-1] == 1 else shown, cmap="gray", vmin=0, vmax=1)
         axes[0, 1].axis("off")
         axes[0, 1].set_title("each image at its position, snapped to a grid", fontsize=9)
@@ -361,7 +359,7 @@ def plot_patches(units: dict[str, list[Patch]], images, path: str | Path, title:
             axis.set_yticks([])
             axis.set_frame_on(False)
         for axis, patch in zip(row, patches):
-            piece = (crop(images, patch) - low) / ((high - low) or 1.0)
+            piece = to_unit_range(crop(images, patch), low, high)
             axis.imshow(piece[..., 0] if piece.shape[-1] == 1 else piece, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             axis.set_title(f"{patch.activation:.2f}", fontsize=7)
         row[0].set_ylabel(name, fontsize=7)

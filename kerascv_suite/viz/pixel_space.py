@@ -33,6 +33,7 @@ from keras import ops
 from kerascv_suite.models.knn import KNearestNeighbors, pairwise_distances
 from kerascv_suite.models.transfer import resolve_source
 from kerascv_suite.spec.errors import UserError
+from kerascv_suite.viz.plots import to_unit_range
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -216,8 +217,7 @@ def plot_templates(templates: dict[str, np.ndarray], class_names: list[str], pat
                 limit = float(np.abs(template).max()) or 1.0
                 axis.imshow(template[..., 0], cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
             else:
-                low, high = float(template.min()), float(template.max())
-                axis.imshow((template - low) / ((high - low) or 1.0), interpolation="nearest")
+                axis.imshow(to_unit_range(template), interpolation="nearest")
             axis.set_title(class_name, fontsize=9)
             axis.set_xticks([])
             axis.set_yticks([])

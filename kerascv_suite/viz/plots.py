@@ -17,6 +17,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def to_unit_range(values, low: float | None = None, high: float | None = None) -> np.ndarray:
+    """`values` scaled linearly so `low` (default: their minimum) → 0 and `high` (their maximum) → 1; all 0 when flat.
+
+    How every picture here shows arrays that are not pixels (preprocessed or whitened images,
+    filters, templates): each on its own range, or on a range shared by several.
+    """
+    values = np.asarray(values, np.float32)
+    low = float(values.min()) if low is None else low
+    high = float(values.max()) if high is None else high
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
 def read_history(path: str | Path) -> dict[str, list[float]]:
     """Read a Keras CSVLogger file; an epoch logged twice (a resume after a kill) keeps its last row.
 
@@ -110,9 +122,7 @@ def image_grid(images: np.ndarray, titles: list[str], path: str | Path, columns:
     for ax in axes.ravel():
         ax.axis("off")
     for ax, image, text in zip(axes.ravel(), images, titles):
-        image = np.asarray(image, np.float32)
-        low, high = image.min(), image.max()
-        image = (image - low) / (high - low) if high > low else np.zeros_like(image)
+        image = to_unit_range(image)
         ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray" if image.shape[-1] == 1 else None)
         ax.set_title(text, fontsize=8)
     fig.tight_layout()
@@ -171,9 +181,7 @@ def annotated_grid(images: np.ndarray, titles: list[str], path: str | Path, colu
         ax.axis("off")
     colours = plt.get_cmap("tab10")
     for index, (ax, image, text) in enumerate(zip(axes.ravel(), images, titles)):
-        image = np.asarray(image, np.float32)
-        low, high = image.min(), image.max()
-        image = (image - low) / (high - low) if high > low else np.zeros_like(image)
+        image = to_unit_range(image)
         ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray" if image.shape[-1] == 1 else None)
         if masks is not None and masks[index] is not None:
             classes = np.asarray(masks[index])

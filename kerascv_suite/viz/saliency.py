@@ -510,14 +510,15 @@ def overlay(images, maps, path: str | Path, titles: list[str] | None = None, tit
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from kerascv_suite.viz.plots import to_unit_range
+
     images = _images(images)
     maps = dict(maps) if isinstance(maps, dict) else {"map": maps}
     maps = {name: channel_map(value) for name, value in maps.items()}
     rows, columns = len(images), len(maps) + 1
     fig, axes = plt.subplots(rows, columns, figsize=(1.45 * columns + 0.6, 1.5 * rows + (0.5 if title else 0.25)), squeeze=False)
     for row, image in enumerate(images):
-        low, high = image.min(), image.max()
-        shown = (image - low) / (high - low) if high > low else np.zeros_like(image)
+        shown = to_unit_range(image)
         colour = image.shape[-1] == 3
         shown = shown if colour else shown.mean(axis=-1)
         for column, name in enumerate(["image", *maps]):

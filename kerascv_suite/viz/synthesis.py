@@ -314,6 +314,8 @@ def plot_synthesis(rows: dict[str, np.ndarray], path: str | Path, captions: dict
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from kerascv_suite.viz.plots import to_unit_range
+
     columns = max(len(images) for images in rows.values())
     width = 1.45 * columns + 0.6
     heading = textwrap.fill(title, max(30, int(16 * width)))  # about 16 characters of 8-point text per inch
@@ -328,8 +330,7 @@ def plot_synthesis(rows: dict[str, np.ndarray], path: str | Path, captions: dict
                 ax.axis("off")
                 continue
             image = np.asarray(images[c], np.float32)
-            low, high = (image.min(), image.max()) if value_range is None else value_range
-            shown = (image - low) / max(high - low, 1e-12)
+            shown = to_unit_range(image, *(value_range or (None, None)))
             if image.shape[-1] == 3:
                 ax.imshow(np.clip(shown, 0, 1))
             else:
