@@ -36,6 +36,7 @@ import tensorflow as tf
 from pydantic import Field, PositiveFloat, PositiveInt
 
 from kerascv_suite.data import geometry
+from kerascv_suite.data.whitening import principal_axes
 from kerascv_suite.registry import OPS
 from kerascv_suite.spec.errors import DataError
 
@@ -328,9 +329,8 @@ class PCAColour:
             total += pixels.sum(axis=0)
             products += pixels.T @ pixels
         mean = total / count
-        eigenvalues, eigenvectors = np.linalg.eigh(products / count - np.outer(mean, mean))
-        self.eigenvalues = np.clip(eigenvalues[::-1], 0.0, None).astype(np.float32)   # rounding may leave −1e-17
-        self.eigenvectors = eigenvectors[:, ::-1].astype(np.float32)
+        eigenvalues, eigenvectors = principal_axes(products / count - np.outer(mean, mean))
+        self.eigenvalues, self.eigenvectors = eigenvalues.astype(np.float32), eigenvectors.astype(np.float32)
 
     def __call__(self, images):
         if self.eigenvalues is None:

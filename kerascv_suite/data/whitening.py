@@ -95,15 +95,21 @@ class Whitening(keras.layers.Layer):
         return {**super().get_config(), "method": self.method, "epsilon": self.epsilon}
 
 
+def principal_axes(covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A covariance's eigenvalues in decreasing order (rounding's tiny negatives clipped to 0) and eigenvectors (columns).
+
+    What whitening and AlexNet's PCA colour noise (`data.ops.pca_colour`) both start from.
+    """
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)  # ascending
+    return np.clip(eigenvalues[::-1], 0.0, None), eigenvectors[:, ::-1]
+
+
 def whitening_matrix(centred: np.ndarray, method: Literal["pca", "zca"], epsilon: float) -> np.ndarray:
     """The D×D matrix W with (x − μ)·W whitened, from N centred rows [N, D] (row-vector convention).
 
     Σ = XᵀX / N = UΛUᵀ (eigenvalues in decreasing order); PCA: W = U·Λ^(−1/2); ZCA: W = U·Λ^(−1/2)·Uᵀ.
     """
-    covariance = centred.T @ centred / len(centred)
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-    order = np.argsort(eigenvalues)[::-1]
-    eigenvalues, eigenvectors = np.clip(eigenvalues[order], 0, None), eigenvectors[:, order]
+    eigenvalues, eigenvectors = principal_axes(centred.T @ centred / len(centred))
     pca = eigenvectors / np.sqrt(eigenvalues + epsilon)
     return pca if method == "pca" else pca @ eigenvectors.T
 
