@@ -133,9 +133,10 @@ OPTIMIZERS = Registry("optimizers", "Keras optimizers")
 SCHEDULES = Registry("schedules", "learning-rate schedules")
 CALLBACKS = Registry("callbacks", "Keras callbacks added to fit")
 TASKS = Registry("tasks", "tasks: what a model predicts, how it is compiled and reported")
+REPORTS = Registry("reports", "pictures a finished run draws of its model into <run>/report/ (the spec's report list; chapter 8)")
 
 REGISTRIES: dict[str, Registry] = {
-    r.kind: r for r in (DATASETS, OPS, MODELS, BACKBONES, LOSSES, METRICS, OPTIMIZERS, SCHEDULES, CALLBACKS, TASKS)
+    r.kind: r for r in (DATASETS, OPS, MODELS, BACKBONES, LOSSES, METRICS, OPTIMIZERS, SCHEDULES, CALLBACKS, TASKS, REPORTS)
 }
 
 _loaded = False
@@ -148,7 +149,8 @@ def load_components() -> None:
         return
     _loaded = True
     for module in ("data.sources", "data.shapes", "data.coco", "data.ops", "data.whitening", "models", "tasks", "tasks.losses", "tasks.metrics",
-                   "training.optimizers", "training.lbfgs", "training.schedules", "training.callbacks", "training.execution_modes"):
+                   "training.optimizers", "training.lbfgs", "training.schedules", "training.callbacks", "training.execution_modes",
+                   "viz.reports"):
         importlib.import_module(f"kerascv_suite.{module}")
     for entry_point in entry_points(group="kerascv_suite.plugins"):
         entry_point.load()

@@ -150,7 +150,7 @@ def test_unknown_builtin_model():
 
 def test_registries_by_kind():
     assert set(REGISTRIES) == {"datasets", "ops", "models", "backbones", "losses", "metrics", "optimizers", "schedules",
-                               "callbacks", "tasks"}
+                               "callbacks", "tasks", "reports"}
     assert all(REGISTRIES[kind].kind == kind for kind in REGISTRIES)
     assert {"lenet5", "mlp", "linear"} <= set(MODELS.names())
     assert "digits" in REGISTRIES["datasets"] and "cosine_decay" in REGISTRIES["schedules"]

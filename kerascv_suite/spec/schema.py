@@ -50,6 +50,7 @@ COMPONENT_SLOTS: dict[tuple, str] = {
     ("optimizer", "learning_rate"): "schedules",
     ("train", "callbacks", "*"): "callbacks",
     ("train", "metrics", "*"): "metrics",
+    ("report", "*"): "reports",
 }
 
 
@@ -207,6 +208,28 @@ def _is_none(value) -> bool:
     return value is None  # keys a search section leaves out stay out of dumps (and specs without one dump as before)
 
 
+def _is_empty(value) -> bool:
+    return not value  # an empty report list stays out of dumps, so specs without one dump (and hash) as before
+
+
+class AdversarialTraining(Section):
+    """Train on adversarial examples of each batch, made in the train step against the current weights (Madry et al., 2018).
+
+    Each step perturbs the batch inside the L∞ ε-ball around it (in the units of the model's
+    preprocessed input), then minimises clean_weight·loss(x) + (1 − clean_weight)·loss(x_adv).
+    The test split is also attacked once at the end; metrics.json reports clean and adversarial
+    accuracy side by side. Example: ``adversarial: {method: pgd, epsilon: 0.1, steps: 7}``.
+    """
+
+    method: Literal["fgsm", "pgd"] = Field("pgd", description="fgsm: one step of ε; pgd: `steps` projected steps of step_size from a random start")
+    epsilon: PositiveFloat = Field(description="the L∞ budget, in the units of the preprocessed input (0.1 = 10% of the range after rescale)")
+    steps: PositiveInt = Field(7, description="pgd: iterations, one gradient each")
+    step_size: Optional[PositiveFloat] = Field(None, description="pgd: the step of each iteration (default: 2.5·ε/steps)")
+    random_start: bool = Field(True, description="pgd: start from a uniform point of the ε-ball rather than from x")
+    clean_weight: float = Field(0.0, ge=0.0, le=1.0, description="share of the clean loss (0: adversarial only, Madry; 0.5: Goodfellow's mix)")
+    value_range: Optional[tuple[float, float]] = Field((0.0, 1.0), description="the range the preprocessed inputs can take (clipped to); null: no clipping")
+
+
 class SearchParameter(Section):
     """The values one spec key takes in a search: a float or int range, or a list of choices.
 
@@ -359,6 +382,9 @@ def _build_spec_model() -> type[BaseModel]:
         metrics: list[component_union("metrics")] = Field(default_factory=list)
         monitor: str = Field("val_loss", description="quantity the best checkpoint is chosen by")
         steps_per_epoch: Optional[PositiveInt] = None
+        adversarial: Optional[AdversarialTraining] = Field(
+            None, exclude_if=_is_none, description="adversarial training (specs without it dump as before)"
+        )
 
     class ExportSpec(Section):
         """What the run writes for use outside the library (also `kcv export RUN_DIR`)."""
@@ -380,6 +406,10 @@ def _build_spec_model() -> type[BaseModel]:
         optimizer: component_union("optimizers") = _component("optimizers", "adam")
         train: TrainSpec = Field(default_factory=TrainSpec)
         export: ExportSpec = Field(default_factory=ExportSpec)
+        report: list[component_union("reports")] = Field(
+            default_factory=list, exclude_if=_is_empty,
+            description="pictures of the trained model written into <run>/report/ after training (`kcv run`, `kcv report`)",
+        )
         # Keep `search` the last field: its paths are checked against the sections validated before it.
         search: Optional[SearchSpec] = Field(
             None, exclude_if=_is_none,
