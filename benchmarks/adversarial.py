@@ -3,7 +3,7 @@
 A fresh `kcv run` of pipelines/classification/lenet5.yaml (LeNet-5, tanh and average pooling,
 trained by this library on scikit-learn's digits upscaled to 32×32, no pretrained weights). Its
 inputs are the uint8 pixels resized and rescaled, so the value range the attacks clip to is read
-from the pipeline's preprocess ops (`value_range_of`): [0, 1]. On the whole test split:
+from the pipeline's preprocess ops (`kerascv_suite.data.pipeline.input_value_range`): [0, 1]. On the whole test split:
 
 - benchmarks/results/adversarial_digits.png: success rate and adversarial accuracy against ε, FGSM and PGD;
 - benchmarks/results/adversarial_examples.png: SHOWN test images, the perturbations at ε = SHOWN_EPSILON
@@ -34,27 +34,14 @@ SHOWN, SHOWN_EPSILON = 5, 0.1                      # the examples picture: the f
 FOOL_PROBABILITY, FOOL_STEP, FOOL_MAX_STEPS = 0.99, 0.01, 500
 
 
-def value_range_of(preprocess: list[dict], source_range=(0.0, 255.0)) -> tuple[float, float]:
-    """The range of the model's inputs: the uint8 source range carried through the resolved preprocess ops.
-
-    `resize` (bilinear or nearest) interpolates inside the range; `rescale` maps v to scale·v + offset.
-    Any other op is refused rather than guessed.
-    """
-    low, high = source_range
-    for op in preprocess:
-        if op["name"] == "resize" and op.get("interpolation", "bilinear") in ("bilinear", "nearest"):
-            continue
-        if op["name"] == "rescale":
-            low, high = sorted((op["scale"] * low + op["offset"], op["scale"] * high + op["offset"]))
-            continue
-        raise ValueError(f"value_range_of: no rule for the preprocess op {op}")
-    return float(low), float(high)
-
-
 def pipeline_value_range() -> tuple[float, float]:
-    from kerascv_suite.spec import load_spec, resolved
+    from kerascv_suite.data.pipeline import input_value_range
+    from kerascv_suite.spec import load_spec
 
-    return value_range_of(resolved(load_spec(ROOT / "pipelines" / f"{PIPELINE}.yaml"))["data"]["preprocess"])
+    value_range = input_value_range(load_spec(ROOT / "pipelines" / f"{PIPELINE}.yaml").data.preprocess)
+    if value_range is None:
+        raise ValueError(f"{PIPELINE}: its preprocess ops leave the input range unknown; the attacks need it")
+    return value_range
 
 
 def _pyplot():

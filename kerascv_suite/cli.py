@@ -135,6 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--smoke", action="store_true", help="a few batches, one epoch, at most two trials")
     tune.add_argument("--out", help="search folder (default: <runs-dir>/<name>/tune-<timestamp>, or the unfinished search to resume)")
     tune.add_argument("--runs-dir", default="runs", help="where search folders go (default: ./runs)")
+    report = commands.add_parser("report", help="draw a finished run's report list (its spec's report:) into a new <run>/report*/ folder")
+    report.add_argument("run_dir", help="a finished run folder")
     explain = commands.add_parser("explain", help="saliency maps of a finished classification run over test images or image files")
     explain.add_argument("method", help="occlusion, gradient, guided_backprop, cam, grad_cam, integrated_gradients, smoothgrad or all")
     explain.add_argument("run_dir", help="a finished run folder")
@@ -201,6 +203,24 @@ def _run(args) -> int:
     print(f"test: {test}")
     written = sorted(p.name for p in result.run_dir.iterdir() if p.is_file() and p.suffix in (".yaml", ".csv", ".json", ".png", ".keras"))
     print(f"wrote {result.run_dir}/ ({', '.join(written)})")
+    if spec.report:
+        _print_reports(result.run_dir)
+    return 0
+
+
+def _print_reports(run_dir) -> None:
+    from kerascv_suite.viz.reports import write_reports
+
+    paths = write_reports(run_dir)
+    print(f"wrote {paths[0].parent}/ ({', '.join(p.name for p in paths)})")
+
+
+def _report(args) -> int:
+    from kerascv_suite.training.trainer import load_run
+
+    if not load_run(args.run_dir)[0].report:
+        raise_user(f"{args.run_dir}: its spec has no report list; add one (kcv list reports) and train, or use kcv explain")
+    _print_reports(args.run_dir)
     return 0
 
 
@@ -543,7 +563,7 @@ COMMANDS = {"run": _run, "validate": _validate, "show": _show, "schema": _schema
             "data-export-coco": _export_coco,
             "graph": _graph, "export": _export, "predict": _predict, "eval": _eval, "generate": _generate, "score": _score,
             "summary": _summary, "receptive-field": _receptive_field,
-            "activations": _activations, "lr-find": _lr_find, "explain": _explain, "compare": _compare, "ensemble": _ensemble, "tune": _tune}
+            "activations": _activations, "lr-find": _lr_find, "explain": _explain, "report": _report, "compare": _compare, "ensemble": _ensemble, "tune": _tune}
 
 
 def _import_tensorflow_quietly() -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from kerascv_suite.spec import load_spec
 from kerascv_suite.training.trainer import train
+from kerascv_suite.viz.reports import write_reports
 from tests.conftest import PIPELINES
 
 SPECS = sorted(PIPELINES.rglob("*.yaml"))
@@ -52,3 +53,6 @@ def test_pipeline_runs_in_smoke_mode(path, tmp_path):
     else:  # localization, segmentation: the task's report over the whole test split
         assert metrics[spec.task.name]["examples"] == metrics["data"]["split_sizes"]["test"]
     assert (result.run_dir / "curves.png").stat().st_size > 0
+    if spec.report:  # the pictures of its trained model that `kcv run` draws after training
+        pictures = write_reports(result.run_dir)
+        assert len(pictures) >= len(spec.report) and all(p.stat().st_size > 0 for p in pictures)

@@ -359,6 +359,29 @@ class DataPipeline:
         return _arrays(self.dataset(split, training=False).unbatch(), limit)
 
 
+def input_value_range(preprocess, source_range=(0.0, 255.0)) -> tuple[float, float] | None:
+    """The range the model's inputs can take: the uint8 source range carried through the preprocess ops, or None.
+
+    `resize` (bilinear or nearest) interpolates inside the range and `rescale` maps v to
+    scale·v + offset; after any other op (standardisation, whitening, ...) the range is not known
+    from the spec alone and None is returned, so a caller clips nothing rather than guessing.
+    Synthesis and attacks clip their images to it, so what they make could be a real input.
+
+    Example::
+
+        input_value_range(spec.data.preprocess)    # (0.0, 1.0) after `rescale` (scale 1/255)
+    """
+    low, high = source_range
+    for op in preprocess:
+        op = op if isinstance(op, dict) else op.model_dump()
+        if op["name"] == "resize" and op.get("interpolation", "bilinear") in ("bilinear", "nearest"):
+            continue
+        if op["name"] != "rescale":
+            return None
+        low, high = sorted((op["scale"] * low + op["offset"], op["scale"] * high + op["offset"]))
+    return float(low), float(high)
+
+
 def _arrays(examples: tf.data.Dataset, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Stack the first `limit` (all, if None) (image, label) pairs of an unbatched dataset."""
     images, labels = [], []

@@ -60,7 +60,6 @@ def explain_run(run_dir: str | Path, method: str, images: list[str] | None = Non
     guided backprop needs ReLUs), a bad image file or an existing `out`.
     """
     from kerascv_suite.training.trainer import load_run
-    from kerascv_suite.viz import saliency
 
     if method != "all" and method not in METHODS:
         raise UserError(f"explain: unknown method '{method}'; allowed: {', '.join(METHODS)}, all")
@@ -77,23 +76,31 @@ def explain_run(run_dir: str | Path, method: str, images: list[str] | None = Non
         labels = None
     else:
         x, labels = pipeline.examples("test", limit=n)
-    predicted = saliency.target_classes(model, x)
-    names = list(pipeline.info.class_names)
-    maps = {}
-    for key in (METHODS if method == "all" else [method]):
-        function, title = METHODS[key]
-        try:
-            maps[title] = getattr(saliency, function)(model, x, predicted)
-        except ValueError as error:
-            raise UserError(f"explain {key}: {error}") from None
-    titles = [f"predicted {names[p]}" if labels is None else f"{names[int(t)]}, predicted {names[p]}"
-              for t, p in zip(labels if labels is not None else predicted, predicted)]
+    out = Path(out) if out is not None else None
     if out is None:
         folder = run_dir / "explain"
         folder.mkdir(exist_ok=True)
         out = folder / f"{method}-{time.strftime('%Y%m%d-%H%M%S')}.png"
         while out.exists():  # two calls in one second
             out = out.with_name(out.stem + "-1.png")
-    saliency.overlay(x, maps, out, titles=titles,
-                     title=f"{spec.name}: {model.name} trained by this library ({run_dir.name}); maps explain the predicted class")
-    return Path(out)
+    try:
+        draw_saliency(model, x, labels, list(METHODS) if method == "all" else [method], list(pipeline.info.class_names), out,
+                      f"{spec.name}: {model.name} trained by this library ({run_dir.name})")
+    except ValueError as error:
+        raise UserError(f"explain {method}: {error}") from None
+    return out
+
+
+def draw_saliency(model, x: np.ndarray, labels, methods: list[str], class_names: list[str], path: Path, subtitle: str) -> None:
+    """Each method's map (keys of `METHODS`) of the predicted class over the images `x`, one row per image, into `path`.
+
+    `labels` (the true classes, or None for the user's own files) go into the row titles.
+    Raises ValueError when the model does not support a method (CAM without a GAP head).
+    """
+    from kerascv_suite.viz import saliency
+
+    predicted = saliency.target_classes(model, x)
+    maps = {METHODS[key][1]: getattr(saliency, METHODS[key][0])(model, x, predicted) for key in methods}
+    titles = [f"predicted {class_names[p]}" if labels is None else f"{class_names[int(t)]}, predicted {class_names[p]}"
+              for t, p in zip(labels if labels is not None else predicted, predicted)]
+    saliency.overlay(x, maps, path, titles=titles, title=f"{subtitle}; maps explain the predicted class")

@@ -453,7 +453,7 @@ def last_feature_map_layer(model: keras.Model) -> str:
 
 
 def grad_cam(model: keras.Model, images, classes=None, layer: str | None = None, upsample: bool = True,
-             batch_size: int = BATCH_SIZE) -> np.ndarray:
+             score=None, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Grad-CAM (Selvaraju et al., 2017): ReLU(Σ_k α_k A_k) with α_k = mean_ij ∂(target logit)/∂A_k(i, j), [B, H, W].
 
     A is the [B, h, w, K] output of `layer` (default `last_feature_map_layer`: the last 4-D
@@ -463,6 +463,12 @@ def grad_cam(model: keras.Model, images, classes=None, layer: str | None = None,
     Args:
         layer: the name of a (top-level) layer with a 4-D output.
         upsample: resize bilinearly to the image size (False: the layer's [B, h, w] grid).
+        score: what the map explains, `score(outputs, classes) -> [b]`: one number per image from the
+            model's outputs (a list when it has several) and the batch's classes. Default: the class's
+            logit in the first output. The hook for models that are not classifiers: a detector's map
+            for one detection is `score=lambda outputs, _: outputs[1][:, d]` (detection d's class score;
+            the detection chapter is not built yet, so no detector calls it so far). `classes` must then
+            be given (any placeholder; the default reads a class prediction from the first output).
 
     Example::
 
@@ -470,17 +476,18 @@ def grad_cam(model: keras.Model, images, classes=None, layer: str | None = None,
     """
     images = _images(images)
     classes = target_classes(model, images, classes)
+    score = score or (lambda outputs, batch_classes: _score(outputs[0], batch_classes))
     layer = layer or last_feature_map_layer(model)
     output = model.get_layer(layer).output
     if len(output.shape) != 4:
         raise ValueError(f"grad_cam: layer '{layer}' outputs shape {tuple(output.shape)}, not a [B, h, w, K] map")
-    probe = keras.Model(model.input, [output, model.outputs[0]])
+    probe = keras.Model(model.input, [output, *model.outputs])
     maps = []
     for i in range(0, len(images), batch_size):
         with tf.GradientTape() as tape:
-            activations, logits = probe(images[i : i + batch_size], training=False)
-            score = _score(logits, classes[i : i + batch_size])
-        alpha = tf.reduce_mean(tape.gradient(score, activations), axis=(1, 2))          # [b, K]
+            activations, *outputs = probe(images[i : i + batch_size], training=False)
+            scores = score(outputs, classes[i : i + batch_size])
+        alpha = tf.reduce_mean(tape.gradient(scores, activations), axis=(1, 2))          # [b, K]
         maps.append(tf.nn.relu(tf.einsum("bhwk,bk->bhw", activations, alpha)).numpy())
     cam = np.concatenate(maps)
     return _resize(cam, images.shape[1:3]) if upsample else cam

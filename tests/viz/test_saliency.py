@@ -161,6 +161,20 @@ def test_grad_cam_on_an_earlier_layer_and_cam_refusals(gap_network, gap_images):
     assert saliency.grad_cam(flat, np.ones((1, 6, 6, 1), np.float32)).shape == (1, 6, 6)
 
 
+def test_grad_cam_explains_any_score_of_a_multi_output_model(gap_network, gap_images):
+    """The detector hook: a score read from another output (here: one "detection score" head on the same map)."""
+    features = gap_network.get_layer("last_conv").output
+    pooled = gap_network.get_layer("pool")(features)
+    two_heads = keras.Model(gap_network.input, [gap_network.outputs[0], keras.layers.Dense(3, name="scores")(pooled)])
+    classes = np.zeros(5, np.int32)
+    default = saliency.grad_cam(two_heads, gap_images, classes, upsample=False)
+    np.testing.assert_allclose(default, saliency.grad_cam(gap_network, gap_images, classes, upsample=False), rtol=1e-5, atol=1e-7)
+    second = saliency.grad_cam(two_heads, gap_images, classes, upsample=False, score=lambda outputs, _: outputs[1][:, 2])
+    weights = two_heads.get_layer("scores").kernel.numpy()[:, 2]      # GAP + dense: α_k = w_k / (h·w)
+    expected = np.maximum(np.einsum("bhwk,k->bhw", keras.Model(gap_network.input, features)(gap_images).numpy(), weights / 25.0), 0)
+    np.testing.assert_allclose(second, expected, rtol=1e-4, atol=1e-6)
+
+
 # ------------------------------------------------------------------ guided backpropagation
 
 @pytest.fixture(scope="module")
