@@ -1,11 +1,11 @@
-"""RoI Align against a loop transcription of torchvision's roi_align (bilinear, sampling ratio, aligned)."""
+"""RoI pooling and RoI Align against loop transcriptions of torchvision's roi_pool and roi_align."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from kerascv_suite.layers.roi_align import roi_align
+from kerascv_suite.layers.roi_pooling import roi_align, roi_pool
 
 
 def bilinear(feature, y, x):
@@ -74,3 +74,39 @@ def test_roi_align_of_a_constant_map_is_constant_inside_and_fades_outside():
     np.testing.assert_array_equal(far_out, 0.0)
     with pytest.raises(ValueError, match="sampling_ratio must be at least 1"):
         roi_align(features, [[1, 1, 6, 6]], [0], 2, sampling_ratio=0)
+
+
+def reference_roi_pool(features, boxes, images, out, scale):
+    """torchvision's roi_pool CPU kernel, with its loops (C's round: halves away from zero)."""
+    def c_round(v):
+        return int(np.sign(v) * np.floor(abs(v) + 0.5))
+
+    height, width = features.shape[1:3]
+    result = np.zeros((len(boxes), out, out, features.shape[-1]))
+    for r, ((x0, y0, x1, y1), image) in enumerate(zip(boxes, images)):
+        start_w, start_h, end_w, end_h = (c_round(v * scale) for v in (x0, y0, x1, y1))
+        bin_h, bin_w = max(end_h - start_h + 1, 1) / out, max(end_w - start_w + 1, 1) / out
+        for ph in range(out):
+            for pw in range(out):
+                hs = min(max(int(np.floor(ph * bin_h)) + start_h, 0), height)
+                he = min(max(int(np.ceil((ph + 1) * bin_h)) + start_h, 0), height)
+                ws = min(max(int(np.floor(pw * bin_w)) + start_w, 0), width)
+                we = min(max(int(np.ceil((pw + 1) * bin_w)) + start_w, 0), width)
+                if he > hs and we > ws:
+                    result[r, ph, pw] = features[image, hs:he, ws:we].max(axis=(0, 1))
+    return result
+
+
+@pytest.mark.parametrize("scale, out", [(0.25, 3), (1.0, 4), (0.5, 2)])
+def test_roi_pool_equals_torchvisions_definition(scale, out):
+    rng = np.random.default_rng(int(scale * 8) + out)
+    features = rng.normal(size=(2, 9, 11, 3)).astype(np.float32)
+    size = np.array([11, 9]) / scale
+    corner = rng.uniform(-0.3, 0.9, (14, 2)) * size
+    boxes = np.concatenate([corner, corner + rng.uniform(0.02, 0.7, (14, 2)) * size], -1).astype(np.float32)
+    boxes[0] = [2 / scale, 2 / scale, 2.5 / scale, 2.5 / scale]       # on a half: C's round goes up
+    boxes[1] = [-30 / scale, -30 / scale, -20 / scale, -20 / scale]   # wholly outside: zeros
+    images = rng.integers(0, 2, 14)
+    ours = roi_pool(features, boxes, images, out, spatial_scale=scale).numpy()
+    np.testing.assert_array_equal(ours, reference_roi_pool(features, boxes, images, out, scale))
+    assert np.all(ours[1] == 0)
