@@ -25,7 +25,7 @@ import keras
 import tensorflow as tf
 
 from kerascv_suite.data.pipeline import DataPipeline
-from kerascv_suite.models import build_model
+from kerascv_suite.models import build_model, dtype_policy
 from kerascv_suite.spec import build_component, dump_spec, load_resolved, spec_hash
 from kerascv_suite.spec.errors import UserError
 from kerascv_suite.core import runs
@@ -35,6 +35,7 @@ from kerascv_suite.training.distribution import (
     multi_worker_fit_support,
     worker_index,
 )
+from kerascv_suite.training.adversarial import AdversarialModel, check_adversarial
 from kerascv_suite.training.lbfgs import LBFGS, FullBatchLBFGSModel, check_full_batch
 from kerascv_suite.tasks.losses import CrossEntropy, expected_initial_loss
 from kerascv_suite.training.tracing import TraceMonitor
@@ -53,6 +54,13 @@ def compile_model(spec, info, strategy=None, jit_compile=None):
     with (strategy or tf.distribute.get_strategy()).scope():
         model = build_model(spec, info)
         optimizer = build_component(spec.optimizer)
+        if spec.train.adversarial is not None:
+            problem = check_adversarial(spec, model, optimizer)
+            if problem:
+                raise UserError(f"train.adversarial: {problem}")
+            with dtype_policy(spec.train.precision):  # mixed_float16: compile then wraps the optimizer for loss scaling
+                model = AdversarialModel(model.input, model.output, name=model.name, seed=spec.train.seed,
+                                         **spec.train.adversarial.model_dump())
         if isinstance(optimizer, LBFGS):
             problem = check_full_batch(spec.data.batch_size, spec.data.drop_remainder, info.split_sizes["train"])
             if problem:
@@ -198,6 +206,9 @@ def _evaluate(model, task, pipeline: DataPipeline, out_dir: Path) -> dict:
     """Test-split metrics, the task's report, and what the data and model add to metrics.json."""
     test = model.evaluate(pipeline.dataset("test"), return_dict=True, verbose=0)
     metrics = {"test": {k: float(v) for k, v in test.items()}}
+    if isinstance(model, AdversarialModel):  # robustness beside accuracy: the test split attacked as training attacked
+        metrics["adversarial"] = model.evaluate_attack(pipeline.dataset("test"))
+        metrics["test"]["adversarial_accuracy"] = metrics["adversarial"]["adversarial_accuracy"]
     metrics.update(task.report(model, pipeline.feature_examples("test"), pipeline.info.class_names, out_dir))
     metrics["data"] = {"split_sizes": pipeline.info.split_sizes, "skipped_files": pipeline.info.skipped}
     if hasattr(model, "report"):

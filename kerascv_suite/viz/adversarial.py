@@ -23,6 +23,10 @@ gradient is every image's own gradient.
 `value_range` is the range the preprocessed inputs can take ((0, 1) after `rescale`; None for
 no clipping, e.g. after mean/std normalisation); images must lie inside it.
 
+The attacks themselves are `kerascv_suite.training.adversarial.perturb`, the TensorFlow ops that
+adversarial training (`train.adversarial`) runs in its train step: one implementation, here fed
+NumPy batches of `batch_size` images (with PGD's random starts drawn per image, see `pgd`).
+
 Example::
 
     model = keras.saving.load_model("runs/lenet5_digits/<timestamp>/model.keras")
@@ -34,9 +38,9 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from kerascv_suite.viz.saliency import BATCH_SIZE, _images, _logits, logits_of
+from kerascv_suite.training.adversarial import input_gradient, perturb
+from kerascv_suite.viz.saliency import BATCH_SIZE, _images, logits_of
 
 
 # ------------------------------------------------------------------ shared plumbing
@@ -55,13 +59,13 @@ def _classes(classes, count: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(classes, np.int32), (count,)).copy()
 
 
-def _objective(labels, target, count: int) -> tuple[np.ndarray, float]:
-    """The classes whose loss the attack follows and the direction: +1 ascends the true class's, −1 descends the target's."""
+def _objective(labels, target, count: int) -> tuple[np.ndarray, bool]:
+    """The classes whose loss the attack follows and whether it is targeted (descends the target's loss, not ascends the true class's)."""
     if target is None:
         if labels is None:
             raise ValueError("an untargeted attack needs the true labels")
-        return _classes(labels, count), 1.0
-    return _classes(target, count), -1.0
+        return _classes(labels, count), False
+    return _classes(target, count), True
 
 
 def _clip(x: np.ndarray, value_range) -> np.ndarray:
@@ -69,14 +73,9 @@ def _clip(x: np.ndarray, value_range) -> np.ndarray:
 
 
 def _gradient(model, x: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """∇ₓ cross-entropy [N, H, W, C] and the logits [N, K] of one batch (one call, one backward pass)."""
-    x = tf.convert_to_tensor(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logits = tf.cast(_logits(model, x), tf.float32)
-        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.convert_to_tensor(classes, tf.int32), logits=logits)
-    # the gradient of the summed losses: each image's loss depends on its own image only
-    return tape.gradient(loss, x).numpy(), logits.numpy()
+    """∇ₓ cross-entropy [N, H, W, C] and the logits [N, K] of one batch, as NumPy (one call, one backward pass)."""
+    gradient, logits = input_gradient(model, x, classes)
+    return gradient.numpy(), logits.numpy()
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -122,13 +121,12 @@ def fgsm(model: keras.Model, images, labels, epsilon: float, value_range=(0.0, 1
         pushed_to_3 = fgsm(model, images, None, epsilon=0.05, target=3)
     """
     images = _checked(images, value_range)
-    classes, direction = _objective(labels, target, len(images))
-    step = np.float32(direction * epsilon)
+    classes, targeted = _objective(labels, target, len(images))
     adversarial = np.empty_like(images)
     for i in range(0, len(images), batch_size):
         batch = slice(i, i + batch_size)
-        gradient, _ = _gradient(model, images[batch], classes[batch])
-        adversarial[batch] = _clip(images[batch] + step * np.sign(gradient), value_range)
+        adversarial[batch] = perturb(model, images[batch], classes[batch], epsilon, "fgsm", value_range=value_range,
+                                     targeted=targeted).numpy()
     return adversarial
 
 
@@ -167,21 +165,16 @@ def pgd(model: keras.Model, images, labels, epsilon: float, step_size: float | N
         adversarial = pgd(model, images, labels, epsilon=0.05, step_size=0.0125, steps=10, seed=1)
     """
     images = _checked(images, value_range)
-    classes, direction = _objective(labels, target, len(images))
-    step = np.float32(direction * (epsilon / 4 if step_size is None else step_size))
+    classes, targeted = _objective(labels, target, len(images))
+    step_size = epsilon / 4 if step_size is None else step_size
     adversarial = np.empty_like(images)
     for i in range(0, len(images), batch_size):
         batch = slice(i, i + batch_size)
-        x = images[batch]
-        low, high = _ball(x, epsilon, value_range)
-        if random_start:
-            noise = np.stack([np.random.default_rng((seed, b)).uniform(-1.0, 1.0, images.shape[1:])
-                              for b in range(i, i + len(x))]).astype(np.float32)
-            x = np.clip(x + np.float32(epsilon) * noise, low, high)
-        for _ in range(steps):
-            gradient, _ = _gradient(model, x, classes[batch])
-            x = np.clip(x + step * np.sign(gradient), low, high)
-        adversarial[batch] = x
+        # each image's start from its own generator, so neither batch_size nor the other images change it
+        start = np.stack([np.random.default_rng((seed, b)).uniform(-1.0, 1.0, images.shape[1:])
+                          for b in range(i, i + len(images[batch]))]).astype(np.float32) if random_start else None
+        adversarial[batch] = perturb(model, images[batch], classes[batch], epsilon, "pgd", steps, step_size, random_start,
+                                     value_range, start=start, targeted=targeted).numpy()
     return adversarial
 
 
