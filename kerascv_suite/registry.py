@@ -150,7 +150,7 @@ def load_components() -> None:
     _loaded = True
     for module in ("data.sources", "data.shapes", "data.coco", "data.ops", "data.whitening", "models", "tasks", "tasks.losses", "tasks.metrics",
                    "training.optimizers", "training.lbfgs", "training.schedules", "training.callbacks", "training.execution_modes",
-                   "viz.reports"):
+                   "viz.reports", "viz.style"):
         importlib.import_module(f"kerascv_suite.{module}")
     for entry_point in entry_points(group="kerascv_suite.plugins"):
         entry_point.load()

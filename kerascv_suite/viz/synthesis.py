@@ -14,7 +14,7 @@ keep the result looking like an image:
   jitter (the image rolled by a few pixels before each gradient and rolled back after) and
   clipping to the value range.
 - `feature_inversion` (Mahendran & Vedaldi, 2015): find x whose features at a layer match a
-  given image's, ‖φ(x) − φ(x₀)‖² / ‖φ(x₀)‖², plus a total-variation prior (`total_variation`).
+  given image's, ‖φ(x) − φ(x₀)‖² / ‖φ(x₀)‖², plus a total-variation prior (`kerascv_suite.models.perceptual.total_variation`).
 - `deep_dream` (Mordvintsev et al., 2015): ascend ½‖a‖² of a layer's activations a with
   normalised gradient steps, over octaves (the image upscaled from coarse to fine), with jitter.
 - `plot_synthesis`: images in a grid with a caption each.
@@ -40,10 +40,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerascv_suite.models.perceptual import total_variation
 from kerascv_suite.viz.saliency import _images, _logits, _score
-
-TV_POWERS = (1, 2)
-
 
 # ------------------------------------------------------------------ shared plumbing
 
@@ -99,22 +97,6 @@ def gaussian_blur(images, sigma: float) -> tf.Tensor:
     columns = tf.constant(np.tile(kernel[None, :, None, None], (1, 1, channels, 1)))
     x = tf.nn.depthwise_conv2d(x, rows, [1, 1, 1, 1], "VALID")
     return tf.nn.depthwise_conv2d(x, columns, [1, 1, 1, 1], "VALID")
-
-
-def total_variation(images, power: int = 2) -> tf.Tensor:
-    """The total variation of each image [B]: Σ |x[i+1, j] − x[i, j]|^p + Σ |x[i, j+1] − x[i, j]|^p over pixels and channels.
-
-    Vertical and horizontal neighbour differences are summed separately (anisotropic); p = 2
-    (default, squared differences: CS231n's assignment and Mahendran & Vedaldi's β = 2, where
-    (Δᵢ² + Δⱼ²)^(β/2) = Δᵢ² + Δⱼ²) is smooth everywhere; p = 1 (absolute differences, as
-    `tf.image.total_variation`) keeps edges sharper. A prior that prefers piecewise-smooth images.
-    """
-    if power not in TV_POWERS:
-        raise ValueError(f"total_variation: power must be one of {TV_POWERS}, got {power}")
-    x = tf.convert_to_tensor(images, tf.float32)
-    down, across = x[:, 1:] - x[:, :-1], x[:, :, 1:] - x[:, :, :-1]
-    reduce = (lambda d: tf.reduce_sum(tf.abs(d), axis=(1, 2, 3))) if power == 1 else (lambda d: tf.reduce_sum(d * d, axis=(1, 2, 3)))
-    return reduce(down) + reduce(across)
 
 
 # ------------------------------------------------------------------ class visualisation
