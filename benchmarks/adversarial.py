@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -42,105 +41,6 @@ def pipeline_value_range() -> tuple[float, float]:
     if value_range is None:
         raise ValueError(f"{PIPELINE}: its preprocess ops leave the input range unknown; the attacks need it")
     return value_range
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def curves(rows: list[dict], path: Path) -> None:
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for attack, marker in (("FGSM", "o"), ("PGD", "s")):
-        chosen = [row for row in rows if row["attack"] == attack]
-        eps = [row["epsilon"] for row in chosen]
-        label = attack if attack == "FGSM" else f"PGD ({STEPS} steps of ε/{round(1 / STEP_FRACTION)})"
-        axes[0].plot(eps, [row["success_rate"] for row in chosen], marker=marker, label=label)
-        axes[1].plot(eps, [row["adversarial_accuracy"] for row in chosen], marker=marker, label=label)
-    for ax, name in zip(axes, ("success rate (correct → wrong)", "adversarial accuracy")):
-        ax.set_xlabel("ε (L∞, inputs in [0, 1])")
-        ax.set_ylabel(name)
-        ax.set_ylim(-0.03, 1.03)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(f"{MODEL_TEXT}: attacks on the test split", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def examples(model, images, labels, value_range, path: Path) -> None:
-    from kerascv_suite.viz import adversarial
-    from kerascv_suite.viz.saliency import logits_of
-
-    def predicted(x):
-        logits = logits_of(model, x).astype(np.float64)
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        return np.argmax(p, axis=1), np.max(p, axis=1)
-
-    eps = SHOWN_EPSILON
-    attacked = {"FGSM": adversarial.fgsm(model, images, labels, eps, value_range),
-                "PGD": adversarial.pgd(model, images, labels, eps, STEP_FRACTION * eps, STEPS, seed=SEED, value_range=value_range)}
-    columns = [("clean", images, predicted(images))]
-    for name, x in attacked.items():
-        columns += [(f"{name} δ (×{1 / (2 * eps):g}, grey = 0)", 0.5 + (x - images) / (2 * eps), None), (name, x, predicted(x))]
-    plt = _pyplot()
-    fig, axes = plt.subplots(len(images), len(columns), figsize=(1.6 * len(columns), 1.7 * len(images) + 0.4), squeeze=False)
-    for column, (name, shown, prediction) in enumerate(columns):
-        for row in range(len(images)):
-            ax = axes[row, column]
-            ax.imshow(shown[row, ..., 0], cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if prediction is not None:
-                ax.set_xlabel(f"→ {prediction[0][row]} ({prediction[1][row]:.0%})", fontsize=7,
-                              color="black" if prediction[0][row] == labels[row] else "red")
-            if row == 0:
-                ax.set_title(name, fontsize=7)
-            if column == 0:
-                ax.set_ylabel(f"digit {labels[row]}", fontsize=7)
-    fig.suptitle(f"LeNet-5 on the digits, ε = {eps} (L∞, inputs in [0, 1]); prediction (softmax), red when wrong", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def fooling(model, image, label, value_range, path: Path) -> list[dict]:
-    from kerascv_suite.viz import adversarial
-
-    classes = np.arange(10)
-    fooled, steps, reached = adversarial.fooling_image(model, np.stack([image] * 10), classes, FOOL_PROBABILITY, FOOL_STEP,
-                                                       FOOL_MAX_STEPS, value_range=value_range)
-    delta = (fooled - image).reshape(10, -1)
-    found = [{"target": int(c), "steps": int(s), "probability": float(p), "linf": float(np.abs(d).max()),
-              "l2": float(np.linalg.norm(d))} for c, s, p, d in zip(classes, steps, reached, delta)]
-    plt = _pyplot()
-    fig, axes = plt.subplots(2, 11, figsize=(15, 3.4))
-    axes[0, 0].imshow(image[..., 0], cmap="gray", vmin=0, vmax=1)
-    axes[0, 0].set_title(f"test digit {label}", fontsize=7)
-    axes[1, 0].axis("off")
-    bound = max(max(row["linf"] for row in found), 1e-6)
-    for c, row in enumerate(found):
-        axes[0, c + 1].imshow(fooled[c, ..., 0], cmap="gray", vmin=0, vmax=1)
-        axes[0, c + 1].set_title(f"→ {c}: p = {row['probability']:.3f}\n{row['steps']} steps", fontsize=7)
-        axes[1, c + 1].imshow(fooled[c, ..., 0] - image[..., 0], cmap="coolwarm", vmin=-bound, vmax=bound)
-        axes[1, c + 1].set_xlabel(f"L∞ {row['linf']:.2f}, L2 {row['l2']:.2f}", fontsize=7)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[1, 1].set_ylabel("δ", fontsize=8)
-    fig.suptitle(f"Fooling images: targeted sign steps of {FOOL_STEP} in [0, 1], no ε bound, until p(target) ≥ {FOOL_PROBABILITY} "
-                 f"(at most {FOOL_MAX_STEPS} steps); bottom: the change (red +, blue −)", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return found
 
 
 def markdown(date: str, machine: str, metrics: dict, run_seconds: float, value_range, figures: dict) -> str:
@@ -196,10 +96,21 @@ def main() -> None:
         timing[name] = time.time() - started
     for row in rows:
         print(row, flush=True)
-    curves(rows, RESULTS / "adversarial_digits.png")
+    adversarial.plot_attack_curves(rows, RESULTS / "adversarial_digits.png", f"{MODEL_TEXT}: attacks on the test split",
+                                   f"PGD ({STEPS} steps of ε/{round(1 / STEP_FRACTION)})", value_range)
     first = [int(np.flatnonzero(labels == digit)[0]) for digit in range(SHOWN)]
-    examples(model, images[first], labels[first], value_range, RESULTS / "adversarial_examples.png")
-    fool = fooling(model, images[first[0]], int(labels[first[0]]), value_range, RESULTS / "adversarial_fooling.png")
+    shown, eps = images[first], SHOWN_EPSILON
+    attacked = {"FGSM": adversarial.fgsm(model, shown, labels[first], eps, value_range),
+                "PGD": adversarial.pgd(model, shown, labels[first], eps, STEP_FRACTION * eps, STEPS, seed=SEED, value_range=value_range)}
+    adversarial.plot_adversarial_examples(
+        model, shown, labels[first], attacked, eps, RESULTS / "adversarial_examples.png", value_range=value_range,
+        title=f"LeNet-5 on the digits, ε = {eps} (L∞, inputs in [0, 1]); prediction (softmax), red when wrong")
+    fooled, steps, reached = adversarial.fooling_image(model, np.stack([shown[0]] * 10), np.arange(10), FOOL_PROBABILITY,
+                                                       FOOL_STEP, FOOL_MAX_STEPS, value_range=value_range)
+    fool = adversarial.plot_fooling(
+        shown[0], int(labels[first[0]]), fooled, steps, reached, RESULTS / "adversarial_fooling.png", value_range=value_range,
+        title=f"Fooling images: targeted sign steps of {FOOL_STEP} in [0, 1], no ε bound, until p(target) ≥ {FOOL_PROBABILITY} "
+              f"(at most {FOOL_MAX_STEPS} steps); bottom: the change (red +, blue −)")
     print(fool, flush=True)
     figures = {"rows": rows, "images": len(images), "seconds": timing, "fooling": fool, "fooling_label": int(labels[first[0]])}
     date, machine = datetime.date.today().isoformat(), describe_machine()

@@ -275,4 +275,116 @@ def attack_report(model: keras.Model, images, labels, epsilons, steps: int = 10,
     return rows
 
 
-__all__ = ["fgsm", "pgd", "fooling_image", "attack_report", "loss_gradient", "cross_entropy"]
+# ------------------------------------------------------------------ pictures
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _show(ax, image: np.ndarray, value_range) -> None:
+    from kerascv_suite.viz.plots import to_unit_range
+
+    shown = np.clip(to_unit_range(image, *(value_range or (None, None))), 0, 1)
+    ax.imshow(shown if shown.shape[-1] == 3 else shown[..., 0], cmap=None if shown.shape[-1] == 3 else "gray", vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_attack_curves(rows: list[dict], path, title: str = "", pgd_label: str = "PGD", value_range=(0.0, 1.0)) -> None:
+    """Success rate and adversarial accuracy against ε, one line per attack, from `attack_report`'s rows."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for attack, marker in (("FGSM", "o"), ("PGD", "s")):
+        chosen = [row for row in rows if row["attack"] == attack]
+        eps = [row["epsilon"] for row in chosen]
+        label = attack if attack == "FGSM" else pgd_label
+        axes[0].plot(eps, [row["success_rate"] for row in chosen], marker=marker, label=label)
+        axes[1].plot(eps, [row["adversarial_accuracy"] for row in chosen], marker=marker, label=label)
+    units = f"inputs in [{value_range[0]:g}, {value_range[1]:g}]" if value_range else "input units"
+    for ax, name in zip(axes, ("success rate (correct → wrong)", "adversarial accuracy")):
+        ax.set_xlabel(f"ε (L∞, {units})")
+        ax.set_ylabel(name)
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_adversarial_examples(model: keras.Model, images, labels, attacked: dict[str, np.ndarray], epsilon: float, path,
+                              class_names: list[str] | None = None, title: str = "", value_range=(0.0, 1.0)) -> None:
+    """Rows of images: clean, then per attack the perturbation (amplified, grey = 0) and the attacked image, with predictions.
+
+    `attacked` maps an attack's name to its images (e.g. {"FGSM": fgsm(...), "PGD": pgd(...)});
+    each image's caption is the predicted class and its softmax probability, red when wrong.
+    """
+    images, labels = np.asarray(images, np.float32), np.asarray(labels)
+    names = class_names or [str(c) for c in range(int(labels.max()) + 1)]
+
+    def predicted(x):
+        p = _softmax(logits_of(model, x))
+        return np.argmax(p, axis=1), np.max(p, axis=1)
+
+    columns = [("clean", images, predicted(images), value_range)]
+    for name, x in attacked.items():
+        columns += [(f"{name} δ (×{1 / (2 * epsilon):g}, grey = 0)", 0.5 + (x - images) / (2 * epsilon), None, (0.0, 1.0)),
+                    (name, x, predicted(x), value_range)]
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(images), len(columns), figsize=(1.6 * len(columns), 1.7 * len(images) + 0.4), squeeze=False)
+    for column, (name, shown, prediction, shown_range) in enumerate(columns):
+        for row in range(len(images)):
+            ax = axes[row, column]
+            _show(ax, shown[row], shown_range)
+            if prediction is not None:
+                ax.set_xlabel(f"→ {names[prediction[0][row]]} ({prediction[1][row]:.0%})", fontsize=7,
+                              color="black" if prediction[0][row] == labels[row] else "red")
+            if row == 0:
+                ax.set_title(name, fontsize=7)
+            if column == 0:
+                ax.set_ylabel(names[int(labels[row])], fontsize=7)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_fooling(image, label: int, fooled, steps, probabilities, path, class_names: list[str] | None = None, title: str = "",
+                 value_range=(0.0, 1.0)) -> list[dict]:
+    """One image pushed to every class (`fooling_image`'s results): the fooled images above their changes; returns per-target rows."""
+    image, fooled = np.asarray(image, np.float32), np.asarray(fooled, np.float32)
+    count = len(fooled)
+    names = class_names or [str(c) for c in range(count)]
+    delta = (fooled - image).reshape(count, -1)
+    found = [{"target": c, "steps": int(s), "probability": float(p), "linf": float(np.abs(d).max()), "l2": float(np.linalg.norm(d))}
+             for c, s, p, d in zip(range(count), steps, probabilities, delta)]
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, count + 1, figsize=(1.36 * (count + 1), 3.4), squeeze=False)
+    _show(axes[0, 0], image, value_range)
+    axes[0, 0].set_title(f"test image: {names[label]}", fontsize=7)
+    axes[1, 0].axis("off")
+    bound = max(max(row["linf"] for row in found), 1e-6)
+    for c, row in enumerate(found):
+        _show(axes[0, c + 1], fooled[c], value_range)
+        reached = f"{row['steps']} steps" if row["steps"] >= 0 else "not reached"
+        axes[0, c + 1].set_title(f"→ {names[c]}: p = {row['probability']:.3f}\n{reached}", fontsize=7)
+        axes[1, c + 1].imshow((fooled[c] - image).mean(axis=-1), cmap="coolwarm", vmin=-bound, vmax=bound)
+        axes[1, c + 1].set_xticks([])
+        axes[1, c + 1].set_yticks([])
+        axes[1, c + 1].set_xlabel(f"L∞ {row['linf']:.2f}, L2 {row['l2']:.2f}", fontsize=7)
+    axes[1, 1].set_ylabel("δ", fontsize=8)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return found
+
+
+__all__ = ["fgsm", "pgd", "fooling_image", "attack_report", "loss_gradient", "cross_entropy", "plot_attack_curves",
+           "plot_adversarial_examples", "plot_fooling"]

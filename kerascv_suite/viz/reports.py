@@ -257,6 +257,54 @@ class Neighbours:
         return [path]
 
 
+@REPORTS.register("adversarial")
+class Adversarial:
+    """Fooling the network: FGSM and PGD accuracy against ε on the test split, attacked examples, and one image pushed to every class."""
+
+    def __init__(self, epsilons: list[float] = (0.0, 0.02, 0.05, 0.1, 0.2), steps: int = 10, step_fraction: float = 0.25,
+                 shown: int = 4, shown_epsilon: float = 0.1, n: int = 200, fooling: bool = True, seed: int = 0):
+        """
+        Args:
+            epsilons: L∞ budgets of the curves, in the units of the model's input.
+            steps, step_fraction: PGD's steps and their size as a fraction of ε (from a random start, `seed`).
+            shown, shown_epsilon: test images drawn attacked, and at which ε.
+            n: test images the curves are measured on (the first n).
+            fooling: also push the first test image to every class (p ≥ 0.99, steps of 0.01 of the range, no ε bound).
+        """
+        _positive("adversarial", steps=steps, shown=shown, n=n)
+        if not epsilons or min(epsilons) < 0 or shown_epsilon <= 0:
+            raise UserError(f"report adversarial: epsilons must be ≥ 0 and shown_epsilon > 0, got {list(epsilons)} and {shown_epsilon}")
+        self.epsilons, self.steps, self.step_fraction = list(epsilons), steps, step_fraction
+        self.shown, self.shown_epsilon, self.n, self.fooling, self.seed = shown, shown_epsilon, n, fooling, seed
+
+    def write(self, model, pipeline, folder: Path, prefix: str, subtitle: str) -> list[Path]:
+        from kerascv_suite.viz import adversarial
+
+        _classifier_only(pipeline, "adversarial")
+        value_range = _clip(pipeline)
+        x, labels = pipeline.examples("test", limit=self.n)
+        names = list(pipeline.info.class_names)
+        rows = adversarial.attack_report(model, x, labels, self.epsilons, self.steps, self.step_fraction, seed=self.seed,
+                                         value_range=value_range)
+        paths = [folder / f"{prefix}-curves.png", folder / f"{prefix}-examples.png"]
+        adversarial.plot_attack_curves(rows, paths[0], f"{subtitle}: {len(x)} test images attacked",
+                                       f"PGD ({self.steps} steps of {self.step_fraction:g}·ε)", value_range)
+        shown, shown_labels, eps = x[: self.shown], labels[: self.shown], self.shown_epsilon
+        attacked = {"FGSM": adversarial.fgsm(model, shown, shown_labels, eps, value_range),
+                    "PGD": adversarial.pgd(model, shown, shown_labels, eps, self.step_fraction * eps, self.steps, seed=self.seed,
+                                           value_range=value_range)}
+        adversarial.plot_adversarial_examples(model, shown, shown_labels, attacked, eps, paths[1], names,
+                                              f"{subtitle}: ε = {eps:g} (L∞); prediction (softmax), red when wrong", value_range)
+        if self.fooling:
+            span = 1.0 if value_range is None else value_range[1] - value_range[0]
+            fooled, steps, reached = adversarial.fooling_image(model, np.stack([x[0]] * len(names)), np.arange(len(names)),
+                                                               step_size=0.01 * span, value_range=value_range)
+            paths.append(folder / f"{prefix}-fooling.png")
+            adversarial.plot_fooling(x[0], int(labels[0]), fooled, steps, reached, paths[2], names,
+                                     f"{subtitle}: the first test image pushed to each class (p ≥ 0.99), and the change", value_range)
+        return paths
+
+
 @REPORTS.register("class_visualisation")
 class ClassVisualisation:
     """An image per class that the model scores highly, by gradient ascent on the class score with L2, blur and jitter."""
