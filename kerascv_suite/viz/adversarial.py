@@ -326,7 +326,7 @@ def plot_adversarial_examples(model: keras.Model, images, labels, attacked: dict
     each image's caption is the predicted class and its softmax probability, red when wrong.
     """
     images, labels = np.asarray(images, np.float32), np.asarray(labels)
-    names = class_names or [str(c) for c in range(int(labels.max()) + 1)]
+    names = class_names or [str(c) for c in range(logits_of(model, images[:1]).shape[1])]
 
     def predicted(x):
         p = _softmax(logits_of(model, x))

@@ -184,3 +184,20 @@ def test_boundary_errors(trained_mlp, blobs):
         adversarial.fgsm(trained_mlp, images[0], labels, 0.1)
     with pytest.raises(ValueError, match="true labels"):
         adversarial.pgd(trained_mlp, images, None, 0.1)
+
+
+# ------------------------------------------------------------------ pictures
+
+def test_pictures_draw_every_attack_and_return_the_fooling_rows(trained_mlp, blobs, tmp_path):
+    images, labels = blobs
+    only_zeros = images[labels == 0][:2]           # shown labels need not cover the classes the model may predict
+    attacked = {"FGSM": adversarial.fgsm(trained_mlp, only_zeros, [0, 0], 0.3)}
+    adversarial.plot_adversarial_examples(trained_mlp, only_zeros, [0, 0], attacked, 0.3, tmp_path / "examples.png")
+    rows = adversarial.attack_report(trained_mlp, images[:30], labels[:30], [0.0, 0.1], steps=2)
+    adversarial.plot_attack_curves(rows, tmp_path / "curves.png", "title")
+    fooled, steps, reached = adversarial.fooling_image(trained_mlp, np.stack([only_zeros[0]] * CLASSES), np.arange(CLASSES),
+                                                       probability=0.95, step_size=0.02, max_steps=200)
+    found = adversarial.plot_fooling(only_zeros[0], 0, fooled, steps, reached, tmp_path / "fooling.png")
+    assert [row["target"] for row in found] == list(range(CLASSES)) and found[0]["linf"] == 0.0
+    assert np.allclose([row["linf"] for row in found], np.abs(fooled - only_zeros[0]).reshape(CLASSES, -1).max(axis=1))
+    assert all((tmp_path / name).stat().st_size > 5_000 for name in ("examples.png", "curves.png", "fooling.png"))

@@ -55,6 +55,15 @@ def test_neighbours_are_the_nearest_by_pixel_and_by_feature_distance(lenet_run):
         np.testing.assert_allclose(np.take_along_axis(distances, found[name], 1), np.sort(distances, 1)[:, :4], rtol=1e-5)
 
 
+def test_the_adversarial_report_draws_curves_examples_and_fooling_images(lenet_run, tmp_path):
+    spec = load_spec(PIPELINES / "classification" / "lenet5.yaml",
+                     overrides=["report=[{name: adversarial, epsilons: [0.0, 0.1], steps: 2, n: 16, shown: 2}]"])
+    _, pipeline, model, _ = load_run(lenet_run)
+    paths = build_component(spec.report[0]).write(model, pipeline, tmp_path, "00-adversarial", "LeNet-5")
+    assert [p.name for p in paths] == ["00-adversarial-curves.png", "00-adversarial-examples.png", "00-adversarial-fooling.png"]
+    assert all(p.stat().st_size > 5_000 for p in paths)
+
+
 def test_a_report_naming_a_layer_the_model_lacks_is_a_one_line_error(lenet_run, tmp_path):
     spec = load_spec(PIPELINES / "classification" / "lenet5.yaml", overrides=["report=[{name: activations, layers: [conv9]}]"])
     run_dir = train(spec, runs_dir=tmp_path, smoke=True).run_dir
