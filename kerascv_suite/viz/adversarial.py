@@ -40,13 +40,13 @@ import keras
 import numpy as np
 
 from kerascv_suite.training.adversarial import input_gradient, perturb
-from kerascv_suite.viz.saliency import BATCH_SIZE, _images, logits_of
+from kerascv_suite.viz.saliency import BATCH_SIZE, image_batch, logits_of
 
 
 # ------------------------------------------------------------------ shared plumbing
 
 def _checked(images, value_range) -> np.ndarray:
-    images = _images(images)
+    images = image_batch(images)
     if value_range is not None:
         low, high = value_range
         if images.size and (images.min() < low or images.max() > high):
@@ -86,14 +86,14 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 def cross_entropy(model: keras.Model, images, classes, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """−log softmax(logits)[class] per image [B]: the loss the attacks raise (or, for a target, lower)."""
-    images = _images(images)
+    images = image_batch(images)
     probabilities = _softmax(logits_of(model, images, batch_size))
     return -np.log(np.maximum(probabilities[np.arange(len(images)), _classes(classes, len(images))], 1e-300))
 
 
 def loss_gradient(model: keras.Model, images, classes, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """∇ₓ cross-entropy(logits, class) [B, H, W, C]: the direction whose sign FGSM follows."""
-    images = _images(images)
+    images = image_batch(images)
     classes = _classes(classes, len(images))
     return np.concatenate([_gradient(model, images[i : i + batch_size], classes[i : i + batch_size])[0]
                            for i in range(0, len(images), batch_size)])

@@ -40,19 +40,13 @@ import numpy as np
 from kerascv_suite.layers.classifier import classifier_features
 from kerascv_suite.models.arithmetic import receptive_fields
 from kerascv_suite.viz.plots import to_unit_range
+from kerascv_suite.viz.saliency import image_batch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 BATCH_SIZE = 256  # images per model call; memory, not results, depends on it
 METHODS = ("pca", "tsne")
-
-
-def _images(images) -> np.ndarray:
-    images = np.asarray(images, np.float32)
-    if images.ndim != 4:
-        raise ValueError(f"images must be a batch [B, H, W, C], got shape {images.shape}")
-    return images
 
 
 def _outputs(model: keras.Model, tensor, images: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
@@ -135,7 +129,7 @@ def layer_activations(model: keras.Model, images, layer: str, batch_size: int = 
         maps = layer_activations(lenet, images[:1], "c1_act")     # [1, 28, 28, 6]
         plot_activations(maps[0], "c1.png")
     """
-    return _outputs(model, model.get_layer(layer).output, _images(images), batch_size)
+    return _outputs(model, model.get_layer(layer).output, image_batch(images), batch_size)
 
 
 def plot_activations(maps: np.ndarray, path: str | Path, columns: int | None = None, title: str = "") -> None:
@@ -162,7 +156,7 @@ def plot_activations(maps: np.ndarray, path: str | Path, columns: int | None = N
 def features_of(model: keras.Model, images, layer: str | None = None, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """The flattened output of `layer` (default: the input of the classifier head, `classifier_features`), [B, D]."""
     tensor = model.get_layer(layer).output if layer else classifier_features(model)
-    values = _outputs(model, tensor, _images(images), batch_size)
+    values = _outputs(model, tensor, image_batch(images), batch_size)
     return values.reshape(len(values), -1)
 
 
@@ -220,7 +214,7 @@ def tsne_image_grid(coordinates, images, side: int | None = None) -> tuple[np.nd
     """
     from scipy.optimize import linear_sum_assignment
 
-    coordinates, images = np.asarray(coordinates, np.float64), _images(images)
+    coordinates, images = np.asarray(coordinates, np.float64), image_batch(images)
     count, (height, width, channels) = len(images), images.shape[1:]
     side = side or math.ceil(math.sqrt(count))
     if side * side < count:
@@ -320,7 +314,7 @@ def max_activating_patches(model: keras.Model, images, layer: str, channel: int,
         patches = max_activating_patches(lenet, test_images, "c3_act", channel=5, k=8)
         [test_images[p.image, p.box[0]:p.box[2], p.box[1]:p.box[3]] for p in patches]   # 14×14 crops
     """
-    images = _images(images)
+    images = image_batch(images)
     maps = layer_activations(model, images, layer, batch_size)
     if maps.ndim != 4:
         raise ValueError(f"layer '{layer}' outputs shape {maps.shape[1:]}, not an [h, w, K] map")
@@ -349,7 +343,7 @@ def crop(images, patch: Patch) -> np.ndarray:
 
 def plot_patches(units: dict[str, list[Patch]], images, path: str | Path, title: str = "") -> None:
     """One row per unit (`units` maps its name to `max_activating_patches`), its patches left to right with their activations."""
-    images = _images(images)
+    images = image_batch(images)
     low, high = float(images.min()), float(images.max())
     columns = max(len(patches) for patches in units.values())
     figure, axes = plt.subplots(len(units), columns, figsize=(1.1 * columns + 1.0, 1.25 * len(units) + 0.5), squeeze=False)

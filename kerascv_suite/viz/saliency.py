@@ -51,32 +51,35 @@ RULES = ("trapezoid", "left", "right", "midpoint")
 
 # ------------------------------------------------------------------ shared plumbing
 
-def _images(images) -> np.ndarray:
+def image_batch(images) -> np.ndarray:
+    """`images` as float32 [B, H, W, C]; a ValueError naming the shape otherwise (what every chapter-8 function takes)."""
     images = np.asarray(images, np.float32)
     if images.ndim != 4:
         raise ValueError(f"images must be a batch [B, H, W, C], got shape {images.shape}")
     return images
 
 
-def _logits(model, x) -> tf.Tensor:
+def model_logits(model, x) -> tf.Tensor:
+    """The model's first output for a batch, in inference mode (a tensor: gradients flow through it)."""
     outputs = model(x, training=False)
     return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
 
 
-def _score(logits, classes) -> tf.Tensor:
+def class_score(logits, classes) -> tf.Tensor:
+    """Each row's entry at its class: logits [B, K], classes [B] → [B]."""
     return tf.gather(logits, tf.convert_to_tensor(classes, tf.int32), axis=1, batch_dims=1)
 
 
 def logits_of(model: keras.Model, images, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """The model's outputs [B, classes] for `images`, in inference mode, `batch_size` images per call."""
-    images = _images(images)
-    return np.concatenate([keras.ops.convert_to_numpy(_logits(model, images[i : i + batch_size]))
+    images = image_batch(images)
+    return np.concatenate([keras.ops.convert_to_numpy(model_logits(model, images[i : i + batch_size]))
                            for i in range(0, len(images), batch_size)])
 
 
 def target_classes(model: keras.Model, images, classes=None) -> np.ndarray:
     """The class each image's map explains: `classes` (one int, or one per image) or, when None, the predicted class."""
-    images = _images(images)
+    images = image_batch(images)
     if classes is None:
         return np.argmax(logits_of(model, images), axis=1).astype(np.int32)
     classes = np.broadcast_to(np.asarray(classes, np.int32), (len(images),))
@@ -88,14 +91,14 @@ def _gradients(model, x: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, n
     x = tf.convert_to_tensor(x)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        score = _score(_logits(model, x), classes)
+        score = class_score(model_logits(model, x), classes)
     # the gradient of the summed scores: each image's score depends on its own image only
     return tape.gradient(score, x).numpy(), score.numpy()
 
 
 def input_gradients(model: keras.Model, images, classes=None, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """∂(target logit)/∂x, signed, [B, H, W, C]: what `gradient_saliency` and `smoothgrad` read."""
-    images = _images(images)
+    images = image_batch(images)
     classes = target_classes(model, images, classes)
     return np.concatenate([_gradients(model, images[i : i + batch_size], classes[i : i + batch_size])[0]
                            for i in range(0, len(images), batch_size)])
@@ -149,7 +152,7 @@ def occlusion_sensitivity(model: keras.Model, images, classes=None, patch: int |
 
         drop = occlusion_sensitivity(model, images, patch=4, stride=2)   # 225 positions per 32×32 image
     """
-    images = _images(images)
+    images = image_batch(images)
     classes = target_classes(model, images, classes)
     (ph, pw), (sh, sw) = (np.broadcast_to(np.asarray(v, int), (2,)) for v in (patch, stride))
     height, width = images.shape[1:3]
@@ -211,7 +214,7 @@ def smoothgrad(model: keras.Model, images, classes=None, noise: float = 0.15, sa
 
         smooth = smoothgrad(model, images, noise=0.15, samples=50, seed=1)
     """
-    images = _images(images)
+    images = image_batch(images)
     classes = target_classes(model, images, classes)
     sigma = noise * (images.max(axis=(1, 2, 3)) - images.min(axis=(1, 2, 3)))
     owners, copies = np.repeat(np.arange(len(images)), samples), np.tile(np.arange(samples), len(images))
@@ -267,7 +270,7 @@ def integrated_gradients(model: keras.Model, images, classes=None, baseline=0.0,
         attributions = integrated_gradients(model, images, steps=128)
         completeness_error(model, images, attributions)     # ≈ 0.001
     """
-    images = _images(images)
+    images = image_batch(images)
     classes = target_classes(model, images, classes)
     baseline = np.broadcast_to(np.asarray(baseline, np.float32), images.shape)
     alphas, weights = path_points(steps, rule)
@@ -284,7 +287,7 @@ def integrated_gradients(model: keras.Model, images, classes=None, baseline=0.0,
 
 def completeness_error(model: keras.Model, images, attributions, classes=None, baseline=0.0) -> np.ndarray:
     """|Σ attributions − (score(x) − score(x′))| / |score(x) − score(x′)| per image: integrated gradients' quadrature error."""
-    images = _images(images)
+    images = image_batch(images)
     classes = target_classes(model, images, classes)
     baseline = np.broadcast_to(np.asarray(baseline, np.float32), images.shape)
     pick = lambda x: np.take_along_axis(logits_of(model, x), classes[:, None], axis=1)[:, 0].astype(np.float64)
@@ -364,7 +367,7 @@ def guided_backprop(model: keras.Model, images, classes=None, batch_size: int = 
 
         guided = guided_backprop(model, images)      # channel_map(guided) for a heatmap
     """
-    images = _images(images)
+    images = image_batch(images)
     classes = target_classes(model, images, classes)
     guided, _ = guided_model(model)
     return input_gradients(guided, images, classes, batch_size)
@@ -416,7 +419,7 @@ def class_activation_map(model: keras.Model, images, classes=None, upsample: boo
 
         cam = class_activation_map(resnet20, images)      # 8×8 grid resized to 32×32
     """
-    images = _images(images)
+    images = image_batch(images)
     features, dense = gap_head(model)
     probe = keras.Model(model.input, [features, model.outputs[0]])
     maps, predicted = [], []
@@ -474,9 +477,9 @@ def grad_cam(model: keras.Model, images, classes=None, layer: str | None = None,
 
         heat = grad_cam(model, images, layer="stage2_block3_out")     # a 16×16 map, resized to 32×32
     """
-    images = _images(images)
+    images = image_batch(images)
     classes = target_classes(model, images, classes)
-    score = score or (lambda outputs, batch_classes: _score(outputs[0], batch_classes))
+    score = score or (lambda outputs, batch_classes: class_score(outputs[0], batch_classes))
     layer = layer or last_feature_map_layer(model)
     output = model.get_layer(layer).output
     if len(output.shape) != 4:
@@ -519,7 +522,7 @@ def overlay(images, maps, path: str | Path, titles: list[str] | None = None, tit
 
     from kerascv_suite.viz.plots import to_unit_range
 
-    images = _images(images)
+    images = image_batch(images)
     maps = dict(maps) if isinstance(maps, dict) else {"map": maps}
     maps = {name: channel_map(value) for name, value in maps.items()}
     rows, columns = len(images), len(maps) + 1
@@ -553,4 +556,5 @@ def overlay(images, maps, path: str | Path, titles: list[str] | None = None, tit
 
 __all__ = ["occlusion_sensitivity", "gradient_saliency", "input_gradients", "guided_relu", "guided_model", "guided_backprop",
            "gap_head", "class_activation_map", "last_feature_map_layer", "grad_cam", "path_points", "integrated_gradients",
-           "completeness_error", "smoothgrad", "channel_map", "target_classes", "logits_of", "overlay"]
+           "completeness_error", "smoothgrad", "channel_map", "target_classes", "logits_of", "overlay", "image_batch",
+           "model_logits", "class_score"]

@@ -41,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerascv_suite.models.perceptual import total_variation
-from kerascv_suite.viz.saliency import _images, _logits, _score
+from kerascv_suite.viz.saliency import class_score, image_batch, model_logits
 
 # ------------------------------------------------------------------ shared plumbing
 
@@ -51,7 +51,7 @@ def layer_model(model: keras.Model, layer: str) -> keras.Model:
 
 
 def _features(probe, x) -> tf.Tensor:
-    return tf.cast(_logits(probe, x), tf.float32)
+    return tf.cast(model_logits(probe, x), tf.float32)
 
 
 def _start(shape, count: int, clip, scale: float, seed: int) -> np.ndarray:
@@ -140,7 +140,7 @@ def class_visualisation(model: keras.Model, target, shape, steps: int = 200, lea
         shift = _shifts(rng, jitter)
         x.assign(_rolled(x, shift))
         with tf.GradientTape() as tape:
-            score = _score(tf.cast(_logits(model, x), tf.float32), classes)
+            score = class_score(tf.cast(model_logits(model, x), tf.float32), classes)
             objective = score - l2 * tf.reduce_sum(tf.square(x), axis=(1, 2, 3))
             loss = -tf.reduce_sum(objective)   # each image's objective depends on its own image only
         optimizer.apply_gradients([(tape.gradient(loss, x), x)])
@@ -156,7 +156,7 @@ def class_visualisation(model: keras.Model, target, shape, steps: int = 200, lea
 def feature_loss(model: keras.Model, images, layer: str, reference) -> np.ndarray:
     """‖φ(x) − φ(x₀)‖² / ‖φ(x₀)‖² per image [B] at `layer`: the relative squared feature error `feature_inversion` lowers."""
     probe = layer_model(model, layer)
-    a, a0 = _features(probe, _images(images)), _features(probe, _images(reference))
+    a, a0 = _features(probe, image_batch(images)), _features(probe, image_batch(reference))
     axes = tuple(range(1, len(a.shape)))
     return (tf.reduce_sum(tf.square(a - a0), axes) / tf.maximum(tf.reduce_sum(tf.square(a0), axes), 1e-12)).numpy()
 
@@ -187,7 +187,7 @@ def feature_inversion(model: keras.Model, image, layer: str, steps: int = 300, t
         reconstruction, losses = feature_inversion(model, test_images[0], "c3_act", steps=300, tv_weight=1e-3)
     """
     single = np.ndim(image) == 3
-    images = _images(np.asarray(image, np.float32)[None] if single else image)
+    images = image_batch(np.asarray(image, np.float32)[None] if single else image)
     probe = layer_model(model, layer)
     wanted = _features(probe, images)
     axes = tuple(range(1, len(wanted.shape)))
@@ -250,7 +250,7 @@ def deep_dream(model: keras.Model, image, layer: str, steps: int = 20, octaves: 
         dreamed, objectives = deep_dream(model, test_images[:4], "c3_act", steps=20, octaves=3, step_size=0.01)
     """
     single = np.ndim(image) == 3
-    original = tf.convert_to_tensor(_images(np.asarray(image, np.float32)[None] if single else image))
+    original = tf.convert_to_tensor(image_batch(np.asarray(image, np.float32)[None] if single else image))
     probe = layer_model(model, layer)
     fixed = tuple(probe.inputs[0].shape[1:3])
     fixed = None if None in fixed else fixed
