@@ -22,6 +22,8 @@ that saves, reloads, compiles under XLA and runs under mixed precision.
 - `DropConnectDense`: a Dense layer whose weights are dropped in training (DropConnect, Wan et al., 2013).
 - `FractionalMaxPooling2D`: max pooling by a ratio such as √2, random cells in training (Graham, 2014).
 - `DropPath`, `stochastic_depth_rates`: stochastic depth, residual branches dropped per example (Huang et al., 2016).
+- `ConditionalInstanceNormalization`: instance norm with a γ, β per style (fast style transfer, Dumoulin et al., 2017).
+- Detection's first parts, imported from their modules: `anchors` (anchor grids, matching), `nms`, `roi_pooling`.
 
 Example::
 
@@ -37,6 +39,7 @@ from kerascv_suite.layers.drop_connect import DropConnectDense
 from kerascv_suite.layers.fractional_pooling import FractionalMaxPooling2D
 from kerascv_suite.layers.fused_batch_norm import FusedBatchNormalization
 from kerascv_suite.layers.grouped_conv import GroupedConv2D
+from kerascv_suite.layers.instance_norm import ConditionalInstanceNormalization
 from kerascv_suite.layers.inverted_residual import (
     depthwise_separable,
     inverted_residual,
@@ -52,6 +55,7 @@ __all__ = [
     "AdaptiveAveragePool2D",
     "ChannelShuffle",
     "ChannelSplit",
+    "ConditionalInstanceNormalization",
     "DropConnectDense",
     "DropPath",
     "FractionalMaxPooling2D",

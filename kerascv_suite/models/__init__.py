@@ -22,6 +22,7 @@ from kerascv_suite.models import (  # noqa: F401  (registers the families)
     mobilenet,
     resnet,
     shufflenet,
+    style_network,
     transfer,
     vgg,
 )

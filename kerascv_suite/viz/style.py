@@ -266,8 +266,8 @@ def style_transfer(model: keras.Model, content, style, content_layers: list[str]
 # ------------------------------------------------------------------ pictures
 
 def plot_style(rows: dict[str, list[tuple[str, np.ndarray]]], curves: dict[str, dict[str, np.ndarray]], path: str | Path,
-               title: str = "", value_range=(0.0, 1.0)) -> None:
-    """One row per entry: its (caption, image [H, W, C]) pairs side by side, then its loss curves (log scale) by step.
+               title: str = "", value_range=(0.0, 1.0), x_label: str = "step") -> None:
+    """One row per entry: its (caption, image [H, W, C]) pairs side by side, then its loss curves (log scale), if it has any.
 
     Example::
 
@@ -303,11 +303,14 @@ def plot_style(rows: dict[str, list[tuple[str, np.ndarray]]], curves: dict[str, 
             if c == 0:
                 ax.set_ylabel(name, fontsize=8)
         ax = axes[r, -1]
-        for label, values in curves.get(name, {}).items():
+        if name not in curves:
+            ax.axis("off")
+            continue
+        for label, values in curves[name].items():
             values = np.asarray(values, np.float64)
             ax.plot(np.arange(len(values)), np.maximum(values, 1e-12), label=f"{label}: {values[0]:.3g} → {values[-1]:.3g}")
         ax.set_yscale("log")
-        ax.set_xlabel("step", fontsize=7)
+        ax.set_xlabel(x_label, fontsize=7)
         ax.tick_params(labelsize=6)
         ax.legend(fontsize=6)
     if title:
@@ -423,5 +426,123 @@ class StyleTransfer:
         return [path]
 
 
+# ------------------------------------------------------------------ fast (feed-forward) style transfer
+
+def content_crops(photos: list[str], size: int, count: int, side: int, seed: int = 0) -> np.ndarray:
+    """`count` random size×size crops (half mirrored) of scikit-image photos shown at side×side, float32 [count, size, size, 3] in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    pictures = [match_channels(skimage_image(name, side)[None], 3).numpy()[0] for name in photos]
+    crops = []
+    for i in range(count):
+        top, left = rng.integers(0, side - size + 1, size=2)
+        crop = pictures[i % len(pictures)][top:top + size, left:left + size]
+        crops.append(crop[:, ::-1] if rng.random() < 0.5 else crop)
+    return np.stack(crops).astype(np.float32)
+
+
+def style_pictures(styles: list[str], size: int, scale: int = 2) -> np.ndarray:
+    """The style images [S, size, size, 3] in [0, 1]: a texture at `scale` source pixels per pixel, a photo whole."""
+    return np.concatenate([match_channels(skimage_image(name, size, scale if name in TEXTURES else None)[None], 3).numpy()
+                           for name in styles])
+
+
+def fast_style_trainer(loss_network: keras.Model, styles: np.ndarray, crops: np.ndarray, content_layer: str, style_layers: list[str],
+                       learning_rate: float = 2e-3, filters: int = 16, residual_blocks: int = 3, weights=(1.0, 1.0, 1.0),
+                       seed: int = 0):
+    """A new `style_network` for len(styles) styles and its compiled `FastStyleTrainer` on images like `crops`: (network, trainer).
+
+    Train it with ``trainer.fit(crops, batch_size=8, epochs=...)``.
+    The weights (content, style, TV) are relative, as in `style_transfer`: the content weight is
+    divided by the crops' mean squared content feature, each style layer's by the styles' mean
+    squared Gram entry there, and TV's by the pixels of an image, so one weight means the same
+    whatever the loss network's scale.
+    """
+    from kerascv_suite.models.perceptual import feature_model, gram_matrix, layer_features
+    from kerascv_suite.models.style_network import FastStyleTrainer, style_network
+
+    net = feature_model(loss_network, [content_layer, *style_layers], input_shape=(None, None, 3))
+    content = layer_features(net, crops[:64])[0]
+    layer_weights = [1.0 / float(np.mean(np.square(gram_matrix(f)))) for f in layer_features(net, styles)[1:]]
+    size = crops.shape[1]
+    keras.utils.set_random_seed(seed)
+    network = style_network((size, size, 3), styles=len(styles), filters=filters, residual_blocks=residual_blocks)
+    trainer = FastStyleTrainer(network, loss_network, [content_layer], style_layers, styles,
+                               content_weight=weights[0] / float(np.mean(np.square(content))), style_weight=weights[1],
+                               tv_weight=weights[2] / (size * size * 3), style_layer_weights=layer_weights, seed=seed)
+    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    return network, trainer
+
+
+def fast_style_rows(network: keras.Model, shown: dict[str, np.ndarray], styles: np.ndarray, style_names: list[str]) -> dict:
+    """`plot_style` rows: the styles, then each shown photo in every style and in an even mixture of them."""
+    count, size = len(styles), styles.shape[1]
+    weights = [np.eye(count, dtype=np.float32)[s] for s in range(count)] + [np.full(count, 1 / count, np.float32)]
+    photos = np.stack(list(shown.values()))
+    outputs = [network([photos, np.repeat(w[None], len(photos), 0)], training=False).numpy() for w in weights]
+    mosaic = np.concatenate([s[:, i * size // count:(i + 1) * size // count] for i, s in enumerate(styles)], axis=1)
+    rows = {"styles": [("styles →", mosaic), *zip(style_names, styles), (f"1/{count} each", mosaic)]}
+    for i, name in enumerate(shown):
+        rows[name] = [("content", photos[i]), *[(label, out[i]) for label, out in zip([*style_names, "mixture"], outputs)]]
+    return rows
+
+
+@REPORTS.register("fast_style")
+class FastStyle:
+    """A feed-forward network for several styles at once (conditional instance norm), trained against the run's model; exported and checked."""
+
+    def __init__(self, styles: list[str] = ("brick", "hubble_deep_field", "immunohistochemistry"),
+                 photos: list[str] = ("astronaut", "chelsea", "coffee", "rocket"), size: PositiveInt = 64, crops: PositiveInt = 64,
+                 epochs: PositiveInt = 2, filters: PositiveInt = 16, residual_blocks: PositiveInt = 3, export: bool = True,
+                 seed: int = 0):
+        """
+        Args:
+            styles: scikit-image pictures, one per style (textures at 2 source pixels per pixel, photos whole); two or more.
+            photos: scikit-image photos whose random crops train the network (and which the picture shows).
+            size: the side of the crops and of the network's images. crops: how many training crops.
+            epochs: passes over the crops (batch 8, Adam 0.002). filters, residual_blocks: the network's width and depth.
+            export: also write the network as a SavedModel (uint8 images and style weights in, uint8 out; checked in a
+                fresh process) and a TFLite file (checked in LiteRT) into the report folder.
+            seed: the crops, the initial weights and the styles drawn per image.
+        """
+        _check_names("fast_style", "styles", list(styles))
+        _check_names("fast_style", "photos", list(photos))
+        if len(styles) < 2:
+            raise UserError(f"report fast_style: styles must name two or more pictures (one network, several styles), got {list(styles)}")
+        self.styles, self.photos, self.size, self.crops, self.epochs = list(styles), list(photos), size, crops, epochs
+        self.filters, self.residual_blocks, self.export, self.seed = filters, residual_blocks, export, seed
+
+    def write(self, model, pipeline, folder: Path, prefix: str, subtitle: str) -> list[Path]:
+        import json
+
+        value_range = _value_range(pipeline)
+        if tuple(value_range) != (0.0, 1.0):
+            raise ValueError(f"the style network draws images in [0, 1]; this model reads inputs in [{value_range[0]:g}, {value_range[1]:g}]")
+        layers = default_layers(model)
+        styles = style_pictures(self.styles, self.size)
+        crops = content_crops(self.photos, self.size, self.crops, int(self.size * 2.5), self.seed)
+        network, trainer = fast_style_trainer(model, styles, crops, layers[1] if len(layers) > 1 else layers[0], layers,
+                                              filters=self.filters, residual_blocks=self.residual_blocks, seed=self.seed)
+        history = trainer.fit(crops, batch_size=8, epochs=self.epochs, shuffle=True, verbose=2).history
+        shown = {name: match_channels(skimage_image(name, self.size)[None], 3).numpy()[0] for name in self.photos[:3]}
+        path = folder / f"{prefix}.png"
+        curves = {"styles": {key: np.asarray(history[key]) for key in ("loss", "content_loss", "style_loss", "tv_loss")}}
+        plot_style(fast_style_rows(network, shown, styles, self.styles), curves, path, x_label="epoch",
+                   title=f"Fast style transfer: one network, {len(styles)} styles (conditional instance norm), {self.epochs} epochs on "
+                         f"{self.crops} crops; loss network: {subtitle}")
+        paths = [path]
+        if self.export:
+            from kerascv_suite.export.style import export_style_savedmodel, export_style_tflite
+
+            pixels = np.round(np.concatenate([np.stack(list(shown.values())), crops[:3]]) * 255).astype(np.uint8)
+            saved = export_style_savedmodel(network, folder / "savedmodels", name="fast_style", check_images=pixels)
+            lite = export_style_tflite(network, folder / f"{prefix}.tflite", check_images=pixels)
+            checks = {"savedmodel": saved["path"], "savedmodel_largest_difference": saved["verification"]["largest_differences"]["stylised"],
+                      "tflite": lite["path"], "tflite_largest_difference": lite["max_abs_difference"]}
+            paths.append(folder / f"{prefix}.json")
+            paths[-1].write_text(json.dumps({key: str(v) if isinstance(v, Path) else v for key, v in checks.items()}, indent=1))
+        return paths
+
+
 __all__ = ["texture_synthesis", "style_transfer", "plot_style", "skimage_image", "match_channels", "default_layers",
-           "TextureSynthesis", "StyleTransfer", "TEXTURES", "PHOTOS", "SKIMAGE_IMAGES"]
+           "content_crops", "style_pictures", "fast_style_trainer", "fast_style_rows",
+           "TextureSynthesis", "StyleTransfer", "FastStyle", "TEXTURES", "PHOTOS", "SKIMAGE_IMAGES"]

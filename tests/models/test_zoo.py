@@ -109,7 +109,8 @@ ZOO = [
 # The classification chapter's non-convolutional models, transfer, which wraps a saved model of any family,
 # and the generative models.
 NOT_CNNS = {"knn", "linear", "mlp", "transfer", "autoencoder", "vae", "gan",
-            "localizer", "fcn"}  # heads on a zoo backbone (tests/models/test_backbones.py)
+            "localizer", "fcn",  # heads on a zoo backbone (tests/models/test_backbones.py)
+            "style_network"}     # an image-to-image network (tests/models/test_style_network.py)
 
 
 def test_every_registered_cnn_has_reference_figures():

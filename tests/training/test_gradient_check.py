@@ -29,6 +29,7 @@ from kerascv_suite.layers.drop_connect import DropConnectDense
 from kerascv_suite.layers.fractional_pooling import FractionalMaxPooling2D
 from kerascv_suite.layers.fused_batch_norm import FusedBatchNormalization
 from kerascv_suite.layers.grouped_conv import GroupedConv2D
+from kerascv_suite.layers.instance_norm import ConditionalInstanceNormalization
 from kerascv_suite.layers.local_response_norm import LocalResponseNormalization
 from kerascv_suite.layers.residual import ZeroPadChannels
 from kerascv_suite.layers.stochastic_depth import DropPath
@@ -107,6 +108,15 @@ def _fitted_whitening():
     return layer
 
 
+def _random_styles(layer, features_shape):
+    """A ConditionalInstanceNormalization built with random per-style γ, β."""
+    rng = np.random.default_rng(4)
+    layer.build([features_shape, (features_shape[0], layer.styles)])
+    layer.gamma.assign(rng.uniform(0.5, 2.0, size=layer.gamma.shape))
+    layer.beta.assign(rng.normal(size=layer.beta.shape))
+    return layer
+
+
 LAYER_CASES = {
     "AdaptedNormalization": LayerCase(lambda: AdaptedNormalization(axis=-1, mean=[0.5, -1.0, 2.0], variance=[4.0, 0.25, 1.0], **F64), (2, 3, 3, 3)),
     "AdaptiveAveragePool2D": LayerCase(lambda: AdaptiveAveragePool2D(3, **F64), (2, 5, 4, 2)),
@@ -117,6 +127,12 @@ LAYER_CASES = {
         lambda: AuxiliaryLogits(0.3, **F64), (2, 5), inputs="grid", epsilon=2.0**-10),
     "ChannelShuffle": LayerCase(lambda: ChannelShuffle(3, **F64), (2, 2, 2, 6)),
     "ChannelSplit": LayerCase(lambda: ChannelSplit(2, 1, **F64), (2, 2, 2, 6)),
+    "ConditionalInstanceNormalization": LayerCase(
+        # with respect to the features, the style weights (a mixture) and Γ, Β. At the initial Γ = 1, Β = 0 every
+        # style weight has the same gradient, so Γ, Β are random here. Dividing by a standard deviation amplifies
+        # float64 rounding in the centred differences (their error grew as h shrank), hence the larger step.
+        lambda: _random_styles(ConditionalInstanceNormalization(3, **F64), (2, 4, 4, 3)), ((2, 4, 4, 3), (2, 3)),
+        epsilon=3e-5),
     "DropConnectDense": LayerCase(lambda: DropConnectDense(3, rate=0.5, activation="tanh", bias_initializer="random_normal", seed=0, **F64),
                                   (2, 5), call={"training": False}),
     "DropPath": LayerCase(lambda: DropPath(0.5, seed=0, **F64), (2, 2, 2, 3), call={"training": False}),
