@@ -40,6 +40,7 @@ import keras
 import numpy as np
 
 from kerascv_suite.training.adversarial import input_gradient, perturb
+from kerascv_suite.viz.plots import show_image
 from kerascv_suite.viz.saliency import BATCH_SIZE, image_batch, logits_of
 
 
@@ -286,15 +287,6 @@ def _pyplot():
     return plt
 
 
-def _show(ax, image: np.ndarray, value_range) -> None:
-    from kerascv_suite.viz.plots import to_unit_range
-
-    shown = np.clip(to_unit_range(image, *(value_range or (None, None))), 0, 1)
-    ax.imshow(shown if shown.shape[-1] == 3 else shown[..., 0], cmap=None if shown.shape[-1] == 3 else "gray", vmin=0, vmax=1)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 def plot_attack_curves(rows: list[dict], path, title: str = "", pgd_label: str = "PGD", value_range=(0.0, 1.0)) -> None:
     """Success rate and adversarial accuracy against ε, one line per attack, from `attack_report`'s rows."""
     plt = _pyplot()
@@ -341,7 +333,7 @@ def plot_adversarial_examples(model: keras.Model, images, labels, attacked: dict
     for column, (name, shown, prediction, shown_range) in enumerate(columns):
         for row in range(len(images)):
             ax = axes[row, column]
-            _show(ax, shown[row], shown_range)
+            show_image(ax, shown[row], shown_range)
             if prediction is not None:
                 ax.set_xlabel(f"→ {names[prediction[0][row]]} ({prediction[1][row]:.0%})", fontsize=7,
                               color="black" if prediction[0][row] == labels[row] else "red")
@@ -366,12 +358,12 @@ def plot_fooling(image, label: int, fooled, steps, probabilities, path, class_na
              for c, s, p, d in zip(range(count), steps, probabilities, delta)]
     plt = _pyplot()
     fig, axes = plt.subplots(2, count + 1, figsize=(1.36 * (count + 1), 3.4), squeeze=False)
-    _show(axes[0, 0], image, value_range)
+    show_image(axes[0, 0], image, value_range)
     axes[0, 0].set_title(f"test image: {names[label]}", fontsize=7)
     axes[1, 0].axis("off")
     bound = max(max(row["linf"] for row in found), 1e-6)
     for c, row in enumerate(found):
-        _show(axes[0, c + 1], fooled[c], value_range)
+        show_image(axes[0, c + 1], fooled[c], value_range)
         reached = f"{row['steps']} steps" if row["steps"] >= 0 else "not reached"
         axes[0, c + 1].set_title(f"→ {names[c]}: p = {row['probability']:.3f}\n{reached}", fontsize=7)
         axes[1, c + 1].imshow((fooled[c] - image).mean(axis=-1), cmap="coolwarm", vmin=-bound, vmax=bound)

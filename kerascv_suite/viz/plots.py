@@ -29,6 +29,18 @@ def to_unit_range(values, low: float | None = None, high: float | None = None) -
     return (values - low) / (high - low) if high > low else np.zeros_like(values)
 
 
+def show_image(axis, image, value_range=None) -> None:
+    """Draw `image` [H, W, 1 or 3] on `axis` without ticks: scaled to [0, 1] by `value_range` (low, high), or by its own
+    minimum and maximum when None; one channel in grey (several, not three, averaged), three in colour, clipped."""
+    shown = np.clip(to_unit_range(image, *(value_range or (None, None))), 0.0, 1.0)
+    if shown.shape[-1] == 3:
+        axis.imshow(shown)
+    else:
+        axis.imshow(shown.mean(axis=-1), cmap="gray", vmin=0, vmax=1)
+    axis.set_xticks([])
+    axis.set_yticks([])
+
+
 def read_history(path: str | Path) -> dict[str, list[float]]:
     """Read a Keras CSVLogger file; an epoch logged twice (a resume after a kill) keeps its last row.
 

@@ -278,7 +278,7 @@ def plot_style(rows: dict[str, list[tuple[str, np.ndarray]]], curves: dict[str, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kerascv_suite.viz.plots import to_unit_range
+    from kerascv_suite.viz.plots import show_image
 
     columns = max(len(images) for images in rows.values()) + 1
     width = 2.0 * columns + 0.8
@@ -288,17 +288,11 @@ def plot_style(rows: dict[str, list[tuple[str, np.ndarray]]], curves: dict[str, 
     for r, (name, images) in enumerate(rows.items()):
         for c in range(columns - 1):
             ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
             if c >= len(images):
                 ax.axis("off")
                 continue
             caption, image = images[c]
-            shown = np.clip(to_unit_range(np.asarray(image, np.float32), *(value_range or (None, None))), 0, 1)
-            if shown.shape[-1] == 3:
-                ax.imshow(shown)
-            else:
-                ax.imshow(shown.mean(axis=-1), cmap="gray", vmin=0, vmax=1)
+            show_image(ax, np.asarray(image, np.float32), value_range)
             ax.set_xlabel(caption, fontsize=7)
             if c == 0:
                 ax.set_ylabel(name, fontsize=8)

@@ -296,7 +296,7 @@ def plot_synthesis(rows: dict[str, np.ndarray], path: str | Path, captions: dict
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kerascv_suite.viz.plots import to_unit_range
+    from kerascv_suite.viz.plots import show_image
 
     columns = max(len(images) for images in rows.values())
     width = 1.45 * columns + 0.6
@@ -306,17 +306,10 @@ def plot_synthesis(rows: dict[str, np.ndarray], path: str | Path, captions: dict
     for r, (name, images) in enumerate(rows.items()):
         for c in range(columns):
             ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
             if c >= len(images):
                 ax.axis("off")
                 continue
-            image = np.asarray(images[c], np.float32)
-            shown = to_unit_range(image, *(value_range or (None, None)))
-            if image.shape[-1] == 3:
-                ax.imshow(np.clip(shown, 0, 1))
-            else:
-                ax.imshow(shown.mean(axis=-1), cmap="gray", vmin=0, vmax=1)
+            show_image(ax, np.asarray(images[c], np.float32), value_range)
             if captions and name in captions:
                 ax.set_xlabel(captions[name][c], fontsize=7)
             if c == 0:
