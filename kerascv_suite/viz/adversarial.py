@@ -39,7 +39,6 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from kerascv_suite.ops.softmax import stable_softmax
 from kerascv_suite.training.adversarial import input_gradient, perturb
 from kerascv_suite.viz.plots import show_image
 from kerascv_suite.viz.saliency import BATCH_SIZE, image_batch, logits_of
@@ -80,10 +79,16 @@ def _gradient(model, x: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np
     return gradient.numpy(), logits.numpy()
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.asarray(logits, np.float64) - np.max(logits, axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def cross_entropy(model: keras.Model, images, classes, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """−log softmax(logits)[class] per image [B]: the loss the attacks raise (or, for a target, lower)."""
     images = image_batch(images)
-    probabilities = stable_softmax(logits_of(model, images, batch_size))
+    probabilities = _softmax(logits_of(model, images, batch_size))
     return -np.log(np.maximum(probabilities[np.arange(len(images)), _classes(classes, len(images))], 1e-300))
 
 
@@ -215,7 +220,7 @@ def fooling_image(model: keras.Model, image, target, probability: float = 0.99, 
         active = np.arange(len(x))
         for count in range(max_steps + 1):
             gradient, logits = _gradient(model, x[active], wanted[active])
-            p = stable_softmax(logits)[np.arange(len(active)), wanted[active]]
+            p = _softmax(logits)[np.arange(len(active)), wanted[active]]
             reached[i + active] = p
             done = p >= probability
             taken[i + active[done]] = count
@@ -266,7 +271,7 @@ def attack_report(model: keras.Model, images, labels, epsilons, steps: int = 10,
                 "success_rate": float(np.mean(~right[correct])) if correct.any() else float("nan"),
                 "linf": float(np.mean(np.max(np.abs(delta), axis=1))) if delta.size else 0.0,
                 "l2": float(np.mean(np.linalg.norm(delta, axis=1))) if delta.size else 0.0,
-                "loss": float(np.mean(-np.log(np.maximum(stable_softmax(logits)[np.arange(len(images)), labels], 1e-300)))),
+                "loss": float(np.mean(-np.log(np.maximum(_softmax(logits)[np.arange(len(images)), labels], 1e-300)))),
             })
     return rows
 
@@ -316,7 +321,7 @@ def plot_adversarial_examples(model: keras.Model, images, labels, attacked: dict
     names = class_names or [str(c) for c in range(logits_of(model, images[:1]).shape[1])]
 
     def predicted(x):
-        p = stable_softmax(logits_of(model, x))
+        p = _softmax(logits_of(model, x))
         return np.argmax(p, axis=1), np.max(p, axis=1)
 
     columns = [("clean", images, predicted(images), value_range)]

@@ -73,7 +73,7 @@ def _positive(report: str, **values) -> None:
             raise UserError(f"report {report}: {key} must be at least 1, got {value}")
 
 
-def input_range(pipeline):
+def _clip(pipeline):
     """The model's input range (synthesis clips to it), None when the preprocess ops leave it unknown."""
     from kerascv_suite.data.pipeline import input_value_range
 
@@ -281,7 +281,7 @@ class Adversarial:
         from kerascv_suite.viz import adversarial
 
         _classifier_only(pipeline, "adversarial")
-        value_range = input_range(pipeline)
+        value_range = _clip(pipeline)
         x, labels = pipeline.examples("test", limit=self.n)
         names = list(pipeline.info.class_names)
         rows = adversarial.attack_report(model, x, labels, self.epsilons, self.steps, self.step_fraction, seed=self.seed,
@@ -333,7 +333,7 @@ class ClassVisualisation:
         classes = list(range(len(names))) if self.classes is None else self.classes
         if max(classes) >= len(names) or min(classes) < 0:
             raise ValueError(f"classes {classes}: the model has classes 0–{len(names) - 1}")
-        clip = input_range(pipeline)
+        clip = _clip(pipeline)
         images, _ = synthesis.class_visualisation(model, classes, pipeline.info.input_shape, clip=clip, **self.options)
         probabilities = stable_softmax(logits_of(model, images))
         path = folder / f"{prefix}.png"
@@ -366,7 +366,7 @@ class FeatureInversion:
         from kerascv_suite.viz import synthesis
 
         x, _ = pipeline.examples("test", limit=self.images)
-        clip = input_range(pipeline)
+        clip = _clip(pipeline)
         rows, captions = {"original": x}, {}
         for layer in self.layers:
             inverted, _ = synthesis.feature_inversion(model, x, layer, clip=clip, **self.options)
@@ -403,7 +403,7 @@ class DeepDream:
         x, _ = pipeline.examples("test", limit=self.image + 1)
         if len(x) <= self.image:
             raise ValueError(f"image {self.image}: the test split has {len(x)} images")
-        clip = input_range(pipeline)
+        clip = _clip(pipeline)
         dreams = [synthesis.deep_dream(model, x[self.image], layer, clip=clip, **self.options)[0] for layer in self.layers]
         path = folder / f"{prefix}.png"
         synthesis.plot_synthesis({"DeepDream": np.stack([x[self.image], *dreams])}, path,

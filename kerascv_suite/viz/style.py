@@ -317,9 +317,9 @@ def plot_style(rows: dict[str, list[tuple[str, np.ndarray]]], curves: dict[str, 
 # ------------------------------------------------------------------ reports
 
 def _value_range(pipeline) -> tuple[float, float]:
-    from kerascv_suite.viz.reports import input_range
+    from kerascv_suite.data.pipeline import input_value_range
 
-    value_range = input_range(pipeline)
+    value_range = input_value_range(pipeline.data.preprocess)
     if value_range is None:
         raise ValueError("its preprocessing leaves the input range unknown (only resize and rescale keep it); "
                          "the pictures need it to turn scikit-image's pixels into the model's inputs")
